@@ -1,0 +1,3 @@
+#include <dstm/zookeeper.hpp>
+
+bool zookeeper_header_usable() { return dstm::coordinator<dstm::zookeeper::coordinator>; }
