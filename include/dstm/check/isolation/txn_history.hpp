@@ -1,0 +1,708 @@
+#pragma once
+/// \file
+/// The compact in-memory form of a transaction history, and its JSON-lines reader.
+///
+/// A history line looks like Elle's:
+/// `{"process": 0, "type": "ok", "f": "txn", "value": [["append", "x", 3], ["r", "y", [1, 2]]]}`.
+/// Keys (strings or integers) are interned to dense ids, values are `int64`, micro-ops live in
+/// one flat vector, and appended/written values are indexed by (key, value) in an open-addressing
+/// table. List-append reads are not stored as lists: every read of a key is a prefix of one of
+/// that key's *branches* (normally exactly one: the longest list read), so a read is a
+/// (branch, length) pair. A key gets a second branch only when two reads disagree, which is an
+/// incompatible-order anomaly. Memory is therefore proportional to the number of micro-ops plus
+/// the number of distinct list elements, not to the total length of all reads.
+
+#include <dstm/check/detail/jsonl.hpp>
+#include <dstm/check/isolation/types.hpp>
+#include <dstm/error.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <istream>
+#include <limits>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace dstm::check {
+
+/// A transaction history that cannot be read: malformed JSON, a micro-op of the wrong workload,
+/// a completion without an invoke, a value written twice. `line()` is 1-based (0: not tied to a
+/// line) and `reason()` says what is wrong in words.
+class isolation_input_error : public dstm::error {
+ public:
+  isolation_input_error(std::uint64_t line, const std::string& reason)
+      : error(make_error_code(errc::invalid_argument),
+              line ? "line " + std::to_string(line) + ": " + reason : reason),
+        line_(line),
+        reason_(reason) {}
+  std::uint64_t line() const noexcept { return line_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::uint64_t line_;
+  std::string reason_;
+};
+
+/// How a transaction ended: committed, definitely not committed, or unknown.
+enum class txn_status : std::uint8_t { ok, fail, info };
+
+/// The kind of a micro-op.
+enum class op_kind : std::uint8_t { append, write, read };
+
+/// One transaction: its process, its micro-ops (a range of `transaction_history::ops()`), and
+/// the lines of its invoke and completion (the history's realtime order).
+struct txn_record {
+  std::int64_t process = 0;
+  std::uint32_t first_op = 0;
+  std::uint32_t op_count = 0;
+  std::uint64_t invoke_line = 0;
+  std::uint64_t complete_line = 0;  ///< 0: never completed (counts as info)
+  txn_status status = txn_status::info;
+};
+
+/// One micro-op, 16 bytes.
+///
+/// `value` is the appended or written value; for a read it is the value read (rw-register) or
+/// a packed list reference (list-append, see `transaction_history::read_list`). A read's result
+/// is `known` only in a transaction that completed ok; `nil` marks a null register read.
+struct micro_op {
+  std::int64_t value = 0;
+  std::uint32_t key = 0;
+  op_kind kind = op_kind::read;
+  bool known = false;
+  bool nil = false;
+};
+
+/// A write or append: who wrote `value` to `key`, and whether it was that transaction's last
+/// write of the key (an earlier one is an intermediate version nobody else may read).
+struct write_record {
+  std::int64_t value = 0;
+  std::uint32_t key = 0;
+  std::uint32_t txn = 0;
+  std::uint32_t op = 0;  ///< index within the transaction's micro-ops
+  bool final_write = true;
+};
+
+/// A list-append key's maximal observed list. `witness` is a transaction whose read returned
+/// the whole branch.
+struct list_branch {
+  std::uint32_t key = 0;
+  std::uint32_t witness = 0;
+  std::uint32_t next_of_key = 0;  ///< next branch of the same key, or `no_branch`
+  std::vector<std::int64_t> elements;
+};
+
+/// A micro-op as handed to `transaction_history::invoke` and `complete`.
+struct op_input {
+  op_kind kind = op_kind::read;
+  std::uint32_t key = 0;
+  std::int64_t value = 0;               ///< append/write value, or rw-register read value
+  bool nil = true;                      ///< read: null (unknown, or an empty / unwritten key)
+  std::span<const std::int64_t> list;  ///< list-append read result
+};
+
+namespace detail {
+
+inline std::uint64_t mix64(std::uint64_t x) noexcept {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+inline std::uint64_t hash_bytes(std::string_view s) noexcept {
+  std::uint64_t h = 0xCBF29CE484222325ULL ^ s.size();
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = mix64(h ^ w);
+  }
+  std::uint64_t tail = 0;
+  std::memcpy(&tail, s.data() + i, s.size() - i);
+  return mix64(h ^ tail);
+}
+
+/// Interns keys: integer and string keys are distinct even when they print alike.
+class key_table {
+ public:
+  std::uint32_t intern_int(std::int64_t k) {
+    char bytes[9];
+    bytes[0] = 'i';
+    std::memcpy(bytes + 1, &k, 8);
+    return intern({bytes, 9});
+  }
+  std::uint32_t intern_string(std::string_view k) {
+    scratch_.assign(1, 's');
+    scratch_.append(k);
+    return intern(scratch_);
+  }
+  std::size_t size() const noexcept { return spans_.size(); }
+  /// The key as a reader expects it: the string itself, or the integer in decimal.
+  std::string display(std::uint32_t id) const {
+    const auto [off, len] = spans_[id];
+    if (arena_[off] == 'i') {
+      std::int64_t v;
+      std::memcpy(&v, arena_.data() + off + 1, 8);
+      return std::to_string(v);
+    }
+    return arena_.substr(off + 1, len - 1);
+  }
+
+ private:
+  std::uint32_t intern(std::string_view tagged) {
+    if ((spans_.size() + 1) * 10 > slots_.size() * 7) grow();
+    const std::uint64_t h = hash_bytes(tagged);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      const std::uint32_t s = slots_[i];
+      if (s == 0) {
+        const auto id = static_cast<std::uint32_t>(spans_.size());
+        spans_.emplace_back(static_cast<std::uint32_t>(arena_.size()),
+                            static_cast<std::uint32_t>(tagged.size()));
+        hashes_.push_back(h);
+        arena_.append(tagged);
+        slots_[i] = id + 1;
+        return id;
+      }
+      const auto [off, len] = spans_[s - 1];
+      if (hashes_[s - 1] == h && std::string_view(arena_).substr(off, len) == tagged) return s - 1;
+    }
+  }
+  void grow() {
+    std::vector<std::uint32_t> slots(slots_.empty() ? 64 : slots_.size() * 2, 0);
+    const std::size_t mask = slots.size() - 1;
+    for (std::uint32_t id = 0; id < spans_.size(); ++id) {
+      std::size_t i = hashes_[id] & mask;
+      while (slots[i] != 0) i = (i + 1) & mask;
+      slots[i] = id + 1;
+    }
+    slots_.swap(slots);
+  }
+
+  std::string arena_;
+  std::string scratch_;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> spans_;
+  std::vector<std::uint64_t> hashes_;
+  std::vector<std::uint32_t> slots_;
+};
+
+}  // namespace detail
+
+/// A parsed transaction history, built event by event (by `read_transaction_history` or by a
+/// caller recording transactions directly).
+///
+/// Building enforces the format's rules and throws `isolation_input_error` (with the line passed
+/// in) when one is broken: a process has at most one pending transaction; a completion matches
+/// the invoke's micro-ops; every (key, value) is written at most once in the whole history (the
+/// checker infers who wrote what from values, as Elle does). Not thread-safe.
+class transaction_history {
+ public:
+  static constexpr std::uint32_t no_branch = std::numeric_limits<std::uint32_t>::max();
+  static constexpr std::uint32_t no_write = std::numeric_limits<std::uint32_t>::max();
+
+  explicit transaction_history(workload w) : workload_(w) {}
+
+  workload kind() const noexcept { return workload_; }
+
+  /// Interns a key; integer 1 and string "1" are different keys.
+  std::uint32_t intern_key(std::int64_t k) { return keys_.intern_int(k); }
+  std::uint32_t intern_key(std::string_view k) { return keys_.intern_string(k); }
+  std::size_t key_count() const noexcept { return keys_.size(); }
+  std::string key_name(std::uint32_t key) const { return keys_.display(key); }
+
+  /// Records that `process` invoked a transaction of `ops` (reads' results unknown).
+  void invoke(std::int64_t process, std::span<const op_input> ops, std::uint64_t line) {
+    if (const std::uint32_t p = pending(process); p != no_txn) {
+      fail(line, "process " + std::to_string(process) +
+                     " invoked a transaction while its transaction invoked at line " +
+                     std::to_string(txns_[p].invoke_line) + " is still pending");
+    }
+    if (ops_.size() + ops.size() > std::numeric_limits<std::uint32_t>::max() ||
+        txns_.size() >= no_txn - 1) {
+      fail(line, "history too large (more than 2^32 micro-ops)");
+    }
+    const auto id = static_cast<std::uint32_t>(txns_.size());
+    txn_record t;
+    t.process = process;
+    t.first_op = static_cast<std::uint32_t>(ops_.size());
+    t.op_count = static_cast<std::uint32_t>(ops.size());
+    t.invoke_line = line;
+    txns_.push_back(t);
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      const op_input& in = ops[i];
+      check_kind(in.kind, line);
+      micro_op op;
+      op.kind = in.kind;
+      op.key = in.key;
+      if (in.kind != op_kind::read) {
+        op.value = in.value;
+        add_write(in.key, in.value, id, static_cast<std::uint32_t>(i), is_final(ops, i), line);
+      }
+      ops_.push_back(op);
+    }
+    set_pending(process, id);
+  }
+
+  /// Records the completion of `process`'s pending transaction. For `ok`, `ops` must repeat the
+  /// invoke's micro-ops with the reads' results filled in; for `fail` and `info` they are ignored
+  /// (a failed transaction's reads mean nothing; an info one's are unknown).
+  void complete(std::int64_t process, txn_status status, std::span<const op_input> ops,
+                std::uint64_t line) {
+    const std::uint32_t id = pending(process);
+    if (id == no_txn) {
+      fail(line, "process " + std::to_string(process) +
+                     " completed a transaction it never invoked (every transaction needs an "
+                     "invoke event first)");
+    }
+    set_pending(process, no_txn);
+    txn_record& t = txns_[id];
+    t.complete_line = line;
+    t.status = status;
+    if (status != txn_status::ok) return;
+    if (ops.size() != t.op_count) {
+      fail(line, "the ok completion has " + std::to_string(ops.size()) +
+                     " micro-ops but its invoke (line " + std::to_string(t.invoke_line) +
+                     ") has " + std::to_string(t.op_count));
+    }
+    completion_order_.push_back(id);
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      micro_op& op = ops_[t.first_op + i];
+      const op_input& in = ops[i];
+      if (in.kind != op.kind || in.key != op.key ||
+          (in.kind != op_kind::read && in.value != op.value)) {
+        fail(line, "micro-op " + std::to_string(i + 1) +
+                       " of the ok completion differs from its invoke (line " +
+                       std::to_string(t.invoke_line) + ")");
+      }
+      if (in.kind != op_kind::read) continue;
+      op.known = true;
+      if (workload_ == workload::rw_register) {
+        op.nil = in.nil;
+        op.value = in.nil ? 0 : in.value;
+      } else {
+        op.value = add_read(in.key, in.nil ? std::span<const std::int64_t>{} : in.list, id);
+      }
+    }
+  }
+
+  std::span<const txn_record> txns() const noexcept { return txns_; }
+  std::span<const micro_op> ops() const noexcept { return ops_; }
+  std::span<const micro_op> ops(const txn_record& t) const noexcept {
+    return std::span<const micro_op>(ops_).subspan(t.first_op, t.op_count);
+  }
+  std::span<const micro_op> ops(std::uint32_t txn) const noexcept { return ops(txns_[txn]); }
+
+  /// Every write/append, in history order.
+  std::span<const write_record> writes() const noexcept { return writes_; }
+
+  /// The write of `value` to `key`, or `no_write`.
+  std::uint32_t find_write(std::uint32_t key, std::int64_t value) const noexcept {
+    if (write_slots_.empty()) return no_write;
+    const std::size_t mask = write_slots_.size() - 1;
+    for (std::size_t i = write_hash(key, value) & mask;; i = (i + 1) & mask) {
+      const std::uint32_t s = write_slots_[i];
+      if (s == 0) return no_write;
+      const write_record& w = writes_[s - 1];
+      if (w.value == value && w.key == key) return s - 1;
+    }
+  }
+
+  /// List-append: the branches (maximal lists read) of all keys.
+  std::span<const list_branch> branches() const noexcept { return branches_; }
+  /// The first branch of `key` (follow `next_of_key`), or `no_branch`.
+  std::uint32_t first_branch(std::uint32_t key) const noexcept {
+    return key < first_branch_.size() ? first_branch_[key] : no_branch;
+  }
+  /// List-append: the branch a known read refers to (`no_branch` for an empty list).
+  static std::uint32_t read_branch(const micro_op& op) noexcept {
+    return static_cast<std::uint32_t>(static_cast<std::uint64_t>(op.value) >> 32) - 1;
+  }
+  /// List-append: the length of a known read's list.
+  static std::uint32_t read_length(const micro_op& op) noexcept {
+    return static_cast<std::uint32_t>(static_cast<std::uint64_t>(op.value) & 0xFFFFFFFFu);
+  }
+  /// List-append: the list a known read returned.
+  std::span<const std::int64_t> read_list(const micro_op& op) const noexcept {
+    const std::uint32_t b = read_branch(op);
+    if (b == no_branch) return {};
+    return std::span<const std::int64_t>(branches_[b].elements).first(read_length(op));
+  }
+
+  /// Transactions that completed ok, in the order of their completions.
+  std::span<const std::uint32_t> completion_order() const noexcept { return completion_order_; }
+
+  /// Lines that were not transactions (other `f`s, non-integer processes such as "nemesis").
+  std::uint64_t skipped_events() const noexcept { return skipped_; }
+  void note_skipped_event() noexcept { ++skipped_; }
+
+ private:
+  static constexpr std::uint32_t no_txn = std::numeric_limits<std::uint32_t>::max();
+
+  [[noreturn]] static void fail(std::uint64_t line, const std::string& reason) {
+    throw isolation_input_error(line, reason);
+  }
+
+  void check_kind(op_kind k, std::uint64_t line) const {
+    if (k == op_kind::append && workload_ == workload::rw_register) {
+      fail(line, "micro-op \"append\" does not belong in an rw-register history "
+                 "(use --workload list-append)");
+    }
+    if (k == op_kind::write && workload_ == workload::list_append) {
+      fail(line, "micro-op \"w\" does not belong in a list-append history "
+                 "(use --workload rw-register)");
+    }
+  }
+
+  static bool is_final(std::span<const op_input> ops, std::size_t i) noexcept {
+    for (std::size_t j = i + 1; j < ops.size(); ++j) {
+      if (ops[j].kind != op_kind::read && ops[j].key == ops[i].key) return false;
+    }
+    return true;
+  }
+
+  std::uint32_t pending(std::int64_t process) const {
+    if (process >= 0 && process < dense_process_limit) {
+      const auto p = static_cast<std::size_t>(process);
+      return p < pending_dense_.size() ? pending_dense_[p] : no_txn;
+    }
+    const auto it = pending_sparse_.find(process);
+    return it == pending_sparse_.end() ? no_txn : it->second;
+  }
+
+  void set_pending(std::int64_t process, std::uint32_t txn) {
+    if (process >= 0 && process < dense_process_limit) {
+      const auto p = static_cast<std::size_t>(process);
+      if (p >= pending_dense_.size()) pending_dense_.resize(p + 1, no_txn);
+      pending_dense_[p] = txn;
+    } else if (txn == no_txn) {
+      pending_sparse_.erase(process);
+    } else {
+      pending_sparse_[process] = txn;
+    }
+  }
+
+  static std::uint64_t write_hash(std::uint32_t key, std::int64_t value) noexcept {
+    return detail::mix64(static_cast<std::uint64_t>(value) * 0x9E3779B97F4A7C15ULL + key);
+  }
+
+  void add_write(std::uint32_t key, std::int64_t value, std::uint32_t txn, std::uint32_t op,
+                 bool final_write, std::uint64_t line) {
+    if ((writes_.size() + 1) * 10 > write_slots_.size() * 7) grow_writes();
+    const std::size_t mask = write_slots_.size() - 1;
+    std::size_t i = write_hash(key, value) & mask;
+    for (;; i = (i + 1) & mask) {
+      const std::uint32_t s = write_slots_[i];
+      if (s == 0) break;
+      const write_record& w = writes_[s - 1];
+      if (w.value == value && w.key == key) {
+        fail(line, "value " + std::to_string(value) + " is written to key " + key_name(key) +
+                       " twice (first by the transaction invoked at line " +
+                       std::to_string(txns_[w.txn].invoke_line) +
+                       "); the checker needs every written value to be unique per key");
+      }
+    }
+    writes_.push_back({value, key, txn, op, final_write});
+    write_slots_[i] = static_cast<std::uint32_t>(writes_.size());
+  }
+
+  void grow_writes() {
+    std::vector<std::uint32_t> slots(write_slots_.empty() ? 1024 : write_slots_.size() * 2, 0);
+    const std::size_t mask = slots.size() - 1;
+    for (std::uint32_t id = 0; id < writes_.size(); ++id) {
+      std::size_t i = write_hash(writes_[id].key, writes_[id].value) & mask;
+      while (slots[i] != 0) i = (i + 1) & mask;
+      slots[i] = id + 1;
+    }
+    write_slots_.swap(slots);
+  }
+
+  static std::int64_t pack_read(std::uint32_t branch, std::size_t length) noexcept {
+    return static_cast<std::int64_t>((static_cast<std::uint64_t>(branch + 1) << 32) |
+                                     static_cast<std::uint64_t>(length));
+  }
+
+  // Files the read into the key's branches: a prefix of a branch refers to it; an extension of a
+  // branch grows it (earlier references stay valid, being prefixes); anything else starts a new
+  // branch. Branches of one key therefore stay pairwise incompatible.
+  std::int64_t add_read(std::uint32_t key, std::span<const std::int64_t> list, std::uint32_t txn) {
+    if (list.empty()) return pack_read(no_branch, 0);
+    if (list.size() > std::numeric_limits<std::uint32_t>::max()) {
+      fail(txns_[txn].complete_line, "a read list longer than 2^32 elements");
+    }
+    if (first_branch_.size() <= key) first_branch_.resize(keys_.size(), no_branch);
+    std::uint32_t* link = &first_branch_[key];
+    for (std::uint32_t b = *link; b != no_branch; b = *link) {
+      list_branch& br = branches_[b];
+      const std::size_t n = std::min(br.elements.size(), list.size());
+      const auto mismatch = std::mismatch(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(n),
+                                          br.elements.begin());
+      const auto common = static_cast<std::size_t>(mismatch.first - list.begin());
+      if (common == list.size()) {
+        if (common == br.elements.size()) br.witness = txn;
+        return pack_read(b, list.size());
+      }
+      if (common == br.elements.size()) {
+        br.elements.insert(br.elements.end(), list.begin() + static_cast<std::ptrdiff_t>(common),
+                           list.end());
+        br.witness = txn;
+        return pack_read(b, list.size());
+      }
+      link = &branches_[b].next_of_key;
+    }
+    const auto b = static_cast<std::uint32_t>(branches_.size());
+    list_branch nb;
+    nb.key = key;
+    nb.witness = txn;
+    nb.next_of_key = no_branch;
+    nb.elements.assign(list.begin(), list.end());
+    branches_.push_back(std::move(nb));
+    *link = b;
+    return pack_read(b, list.size());
+  }
+
+  static constexpr std::int64_t dense_process_limit = std::int64_t{1} << 20;
+
+  workload workload_;
+  detail::key_table keys_;
+  std::vector<txn_record> txns_;
+  std::vector<micro_op> ops_;
+  std::vector<write_record> writes_;
+  std::vector<std::uint32_t> write_slots_;
+  std::vector<list_branch> branches_;
+  std::vector<std::uint32_t> first_branch_;
+  std::vector<std::uint32_t> completion_order_;
+  std::vector<std::uint32_t> pending_dense_;
+  std::unordered_map<std::int64_t, std::uint32_t> pending_sparse_;
+  std::uint64_t skipped_ = 0;
+};
+
+namespace detail {
+
+/// Parses one history line into `h`. Split out of `read_transaction_history` so tests and other
+/// readers can feed lines one by one.
+class txn_line_parser {
+ public:
+  explicit txn_line_parser(transaction_history& h) : h_(h) {}
+
+  void parse(std::string_view line, std::uint64_t line_number) {
+    line_ = line_number;
+    json_cursor c(line);
+    if (c.at_end()) return;  // blank lines are allowed
+    try {
+      parse_event(c, line);
+    } catch (const json_syntax_error& e) {
+      throw isolation_input_error(line_number,
+                                  "column " + std::to_string(e.column()) + ": " + e.what());
+    }
+  }
+
+ private:
+  enum class type_field : std::uint8_t { missing, invoke, ok, fail, info };
+
+  void parse_event(json_cursor& c, std::string_view line) {
+    c.expect('{', "a JSON object (one event per line)");
+    bool has_process = false;
+    bool process_is_int = false;
+    std::int64_t process = 0;
+    type_field type = type_field::missing;
+    int f_state = 0;  // 0 missing, 1 "txn", 2 something else
+    bool has_value = false;
+    bool value_parsed = false;
+    bool value_null = false;
+    std::size_t value_column = 0;
+    if (!c.try_consume('}')) {
+      do {
+        const std::string_view field = c.string(key_scratch_);
+        c.expect(':', "':' after an object key");
+        if (field == "process") {
+          has_process = true;
+          if (c.at_number()) {
+            process = c.integer();
+            process_is_int = true;
+          } else {
+            c.skip_value();
+          }
+        } else if (field == "type") {
+          const std::string_view t = c.string(scratch_);
+          if (t == "invoke") type = type_field::invoke;
+          else if (t == "ok") type = type_field::ok;
+          else if (t == "fail") type = type_field::fail;
+          else if (t == "info") type = type_field::info;
+          else c.fail("\"type\" must be invoke, ok, fail or info, not \"" + std::string(t) + "\"");
+        } else if (field == "f") {
+          if (c.peek() == '"') {
+            f_state = c.string(scratch_) == "txn" ? 1 : 2;
+          } else {
+            c.skip_value();
+            f_state = 2;
+          }
+        } else if (field == "value") {
+          has_value = true;
+          if (f_state == 1) {
+            value_null = !parse_ops(c);
+            value_parsed = true;
+          } else {
+            // "f" not seen yet: remember where the value starts and come back if it is a txn.
+            value_column = c.column();
+            c.skip_value();
+          }
+        } else {
+          c.skip_value();
+        }
+      } while (c.try_consume(','));
+      c.expect('}', "',' or '}' in the event object");
+    }
+    if (!c.at_end()) c.fail("unexpected characters after the event object");
+    if (!has_process) throw isolation_input_error(line_, "missing \"process\"");
+    if (type == type_field::missing) throw isolation_input_error(line_, "missing \"type\"");
+    if (f_state == 0) throw isolation_input_error(line_, "missing \"f\"");
+    if (f_state == 2 || !process_is_int) {
+      h_.note_skipped_event();
+      return;
+    }
+    if (has_value && !value_parsed) {
+      json_cursor again(line.substr(value_column - 1));
+      value_null = !parse_ops(again);
+    }
+    if (!has_value || value_null) {
+      if (type == type_field::invoke || type == type_field::ok) {
+        throw isolation_input_error(line_, "a txn's invoke and ok events need a \"value\": the "
+                                           "list of micro-ops");
+      }
+      inputs_.clear();
+    }
+    switch (type) {
+      case type_field::invoke: h_.invoke(process, inputs_, line_); break;
+      case type_field::ok: h_.complete(process, txn_status::ok, inputs_, line_); break;
+      case type_field::fail: h_.complete(process, txn_status::fail, inputs_, line_); break;
+      default: h_.complete(process, txn_status::info, inputs_, line_); break;
+    }
+  }
+
+  // Reads the micro-op list into inputs_; false if the value is null.
+  bool parse_ops(json_cursor& c) {
+    inputs_.clear();
+    lists_.clear();
+    list_bounds_.clear();
+    if (c.try_null()) return false;
+    c.expect('[', "the txn's value to be a list of micro-ops");
+    if (!c.try_consume(']')) {
+      do {
+        parse_op(c);
+      } while (c.try_consume(','));
+      c.expect(']', "',' or ']' in the micro-op list");
+    }
+    // Spans are made only now: lists_ may have reallocated while the line was parsed.
+    for (std::size_t i = 0; i < inputs_.size(); ++i) {
+      const auto [first, count] = list_bounds_[i];
+      inputs_[i].list = std::span<const std::int64_t>(lists_.data() + first, count);
+    }
+    return true;
+  }
+
+  void parse_op(json_cursor& c) {
+    c.expect('[', "a micro-op such as [\"r\", \"x\", null]");
+    op_input op;
+    const std::string_view f = c.string(scratch_);
+    const workload w = h_.kind();
+    if (f == "r") {
+      op.kind = op_kind::read;
+    } else if (f == "append") {
+      op.kind = op_kind::append;
+    } else if (f == "w") {
+      op.kind = op_kind::write;
+    } else {
+      c.fail("unknown micro-op \"" + std::string(f) + "\" (expected \"r\", \"append\" or \"w\")");
+    }
+    if (op.kind == op_kind::append && w == workload::rw_register) {
+      c.fail("micro-op \"append\" does not belong in an rw-register history (use --workload "
+             "list-append)");
+    }
+    if (op.kind == op_kind::write && w == workload::list_append) {
+      c.fail("micro-op \"w\" does not belong in a list-append history (use --workload "
+             "rw-register)");
+    }
+    c.expect(',', "',' after the micro-op's function");
+    if (c.at_number()) {
+      op.key = h_.intern_key(c.integer());
+    } else if (c.peek() == '"') {
+      op.key = h_.intern_key(c.string(scratch_));
+    } else {
+      c.fail("a micro-op's key must be a string or an integer");
+    }
+    c.expect(',', "',' after the micro-op's key");
+    const std::size_t first = lists_.size();
+    if (op.kind != op_kind::read) {
+      if (!c.at_number()) c.fail("an appended or written value must be an integer");
+      op.value = c.integer();
+      op.nil = false;
+    } else if (c.try_null()) {
+      op.nil = true;
+    } else if (w == workload::rw_register) {
+      if (!c.at_number()) c.fail("an rw-register read returns an integer or null");
+      op.value = c.integer();
+      op.nil = false;
+    } else {
+      c.expect('[', "a list-append read to return a list of integers or null");
+      op.nil = false;
+      if (!c.try_consume(']')) {
+        do {
+          lists_.push_back(c.integer());
+        } while (c.try_consume(','));
+        c.expect(']', "',' or ']' in a read's list");
+      }
+    }
+    c.expect(']', "']' closing the micro-op (a micro-op is [f, key, value])");
+    inputs_.push_back(op);
+    list_bounds_.emplace_back(first, lists_.size() - first);
+  }
+
+  transaction_history& h_;
+  std::uint64_t line_ = 0;
+  std::string scratch_;
+  std::string key_scratch_;
+  std::vector<op_input> inputs_;
+  std::vector<std::int64_t> lists_;
+  std::vector<std::pair<std::size_t, std::size_t>> list_bounds_;
+};
+
+}  // namespace detail
+
+/// Reads a JSON-lines transaction history. Events whose `f` is not "txn" or whose process is not
+/// an integer (a nemesis) are skipped and counted. Throws `isolation_input_error` naming the line
+/// and the reason for malformed input; a read error of the stream itself is reported the same way.
+inline transaction_history read_transaction_history(std::istream& in, workload w) {
+  transaction_history h(w);
+  detail::txn_line_parser parser(h);
+  detail::line_reader lines(in);
+  std::string_view line;
+  while (lines.next(line)) parser.parse(line, lines.line_number());
+  if (in.bad()) throw isolation_input_error(lines.line_number(), "read error");
+  return h;
+}
+
+/// Reads a history from a string (tests, small tools).
+inline transaction_history parse_transaction_history(std::string_view text, workload w) {
+  transaction_history h(w);
+  detail::txn_line_parser parser(h);
+  std::uint64_t n = 0;
+  while (!text.empty()) {
+    const std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    parser.parse(line, ++n);
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+  return h;
+}
+
+}  // namespace dstm::check
