@@ -102,6 +102,8 @@ struct watch_event {
   event_type type = event_type::session;
   session_state state = session_state::connected;
   std::string path;  ///< empty for session events
+  /// Position of this event in the session's stream of replies and events (see `node::sequence`).
+  std::uint64_t sequence = 0;
 };
 
 /// A one-shot watch set by a read (`get`, `exists`, `children`).
@@ -122,6 +124,12 @@ struct watch {
 struct node {
   std::string data;
   dstm::stat stat;
+  /// Position of this reply in the session's stream of replies and watch events: strictly
+  /// increasing in the order the session receives them, shared with `watch_event::sequence`.
+  /// An event with a larger sequence than a reply reports a change made after that read; one
+  /// with a smaller sequence, a change the read already reflects. The STM's cache relies on it
+  /// to keep an entry only when no invalidation followed the read. 0 = the model provides none.
+  std::uint64_t sequence = 0;
 };
 
 /// A node's children (names, not paths; unordered as ZooKeeper returns them) with its stat.
