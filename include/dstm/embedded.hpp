@@ -117,6 +117,9 @@ class store {
     std::mutex listeners_mutex;
     std::map<std::uint64_t, std::function<void(session_state)>> listeners;
     std::uint64_t next_listener = 1;
+    /// Last `sequence` handed out on this session's stream of replies and events; guarded by
+    /// the store's mutex, so it orders a reply against every event the same lock produced.
+    std::uint64_t sequence = 0;
   };
 
   struct watch_entry {
@@ -212,6 +215,9 @@ class store {
       if (it == watches_.end()) continue;
       watch w = std::move(it->second.w);
       watches_.erase(it);
+      if (auto rec = sessions_.find(f.session); rec != sessions_.end()) {
+        f.event.sequence = ++rec->second->sequence;
+      }
       if (w.in_order) {
         try {
           w.fn(f.event);
@@ -341,6 +347,7 @@ class coordinator : public coordinator_interface<coordinator> {
     std::lock_guard lock(store_->mutex_);
     if (!usable(ec)) return {};
     auto n = store_->tree_.get(rec_->id, path, ec);
+    n.sequence = ++rec_->sequence;
     if (!ec && w) store_->register_watch_locked(rec_->id, path, kind::data, std::move(w));
     return n;
   }
@@ -395,6 +402,7 @@ class coordinator : public coordinator_interface<coordinator> {
     std::vector<get_result> out(paths.size());
     for (std::size_t i = 0; i < paths.size(); ++i) {
       out[i].node = store_->tree_.get(rec_->id, paths[i], out[i].ec);
+      out[i].node.sequence = ++rec_->sequence;
       if (!out[i].ec && w) store_->register_watch_locked(rec_->id, paths[i], kind::data, w);
     }
     return out;

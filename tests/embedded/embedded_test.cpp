@@ -348,4 +348,27 @@ TEST(embedded, last_owner_released_by_a_callback_on_the_dispatcher) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
+TEST(embedded, replies_and_events_share_one_sequence_per_session) {
+  auto store = std::make_shared<embedded::store>();
+  auto reader = embedded::open(store);
+  auto writer = embedded::open(store);
+  writer->create("/s", "0");
+  std::atomic<std::uint64_t> event_sequence{0};
+  const auto first = reader->get("/s", dstm::watch{[&](const dstm::watch_event& e) {
+                                         event_sequence = e.sequence;
+                                       },
+                                       true});
+  EXPECT_GT(first.sequence, 0u);
+  writer->set("/s", "1");
+  const auto second = reader->get("/s");
+  EXPECT_GT(event_sequence.load(), first.sequence);
+  EXPECT_GT(second.sequence, event_sequence.load());
+  const std::vector<std::string> paths{"/s", "/s"};
+  const auto many = reader->get_many(paths);
+  EXPECT_GT(many[0].node.sequence, second.sequence);
+  EXPECT_GT(many[1].node.sequence, many[0].node.sequence);
+  // Another session's stream is its own.
+  EXPECT_LT(writer->get("/s").sequence, second.sequence);
+}
+
 }  // namespace
