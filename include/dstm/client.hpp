@@ -1,0 +1,497 @@
+#pragma once
+/// \file
+/// `dstm::client`: one process's handle on the distributed STM. It owns the coordinator session
+/// (and opens a new one after an expiry), the read cache, the per-client outcome records that
+/// make commits exactly-once, and the metrics tests and benchmarks read.
+///
+/// **The cache.** path → (value, stat), filled by reads that leave an in-order watch and
+/// dropped when the watch fires. The coordinator delivers a session's replies and watch events
+/// in one order (`node::sequence`), and an entry is kept only when no invalidation followed the
+/// read that filled it — so the valid entries always form a consistent snapshot, and a
+/// read-only transaction on a warm cache costs no round trip. An expired session drops the cache.
+///
+/// **Outcome records.** `<root>/clients/<client id>/<lane>` are persistent znodes. Every commit's
+/// `multi` also sets one lane's record to the transaction's sequence number, with the lane's
+/// expected version. After a connection loss the client reads the record: its number says
+/// whether the commit was applied; if not, the client bumps the record's version (a fence), so
+/// the lost request can never be applied later. Concurrent transactions of one client use
+/// different lanes, so they pipeline instead of conflicting on one record.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "dstm/coordinator/any.hpp"
+#include "dstm/detail/envelope.hpp"
+#include "dstm/error.hpp"
+
+namespace dstm {
+
+/// Isolation of a transaction. `serializable` (default) checks every ref read at commit;
+/// `snapshot` (Clojure's) checks only written and `ensure`d refs, so write skew is possible.
+enum class isolation { serializable, snapshot };
+
+struct client_options {
+  /// Where the client keeps its outcome records (`<root>/clients/...`).
+  std::string root = "/dstm";
+  /// Conflicts a transaction may retry before `dosync` throws `retry_limit_exceeded`.
+  int max_retries = 10000;
+  /// Jittered exponential backoff between retries, in nanoseconds.
+  std::int64_t backoff_min_ns = 20'000;
+  std::int64_t backoff_max_ns = 20'000'000;
+  /// Attempts to read the outcome record after a connection loss before giving up with
+  /// `commit_outcome_unknown`.
+  int outcome_attempts = 200;
+  isolation default_isolation = isolation::serializable;
+};
+
+/// Counters the engine keeps; read with `client::metrics()`.
+struct client_metrics {
+  std::uint64_t commits = 0;            ///< transactions that committed (read-only included)
+  std::uint64_t read_only_commits = 0;  ///< ... of which needed no write
+  std::uint64_t retries = 0;            ///< bodies run again (conflicts and doomed snapshots)
+  std::uint64_t conflicts = 0;          ///< multis refused for a version check
+  std::uint64_t commute_reapplies = 0;  ///< commit retries that re-applied commutes only
+  std::uint64_t round_trips = 0;        ///< times the client waited on the coordinator
+  std::uint64_t cache_hits = 0;
+  std::uint64_t cache_misses = 0;
+  std::uint64_t outcome_resolutions = 0;  ///< commits whose outcome had to be read back
+  std::uint64_t reconnects = 0;           ///< new sessions after an expiry
+};
+
+namespace detail {
+
+/// A value as read from the coordinator, immutable once published; the decoded form is
+/// memoised per type so warm reads do not deserialize again.
+class cached_value {
+ public:
+  cached_value(std::string data, dstm::stat st, std::uint64_t seq)
+      : data_(std::move(data)), stat_(st), sequence_(seq) {}
+  const std::string& data() const noexcept { return data_; }
+  const dstm::stat& stat() const noexcept { return stat_; }
+  std::uint64_t sequence() const noexcept { return sequence_; }
+
+  template <class T, class Decode>
+  std::shared_ptr<const T> decoded(Decode&& decode) const {
+    {
+      std::lock_guard lock(mutex_);
+      if (type_ == &typeid(T)) return std::static_pointer_cast<const T>(decoded_);
+    }
+    auto value = std::make_shared<const T>(decode(data_));
+    std::lock_guard lock(mutex_);
+    decoded_ = value;
+    type_ = &typeid(T);
+    return value;
+  }
+
+ private:
+  std::string data_;
+  dstm::stat stat_;
+  std::uint64_t sequence_;
+  mutable std::mutex mutex_;
+  mutable std::shared_ptr<const void> decoded_;
+  mutable const std::type_info* type_ = nullptr;
+};
+
+/// The watch-invalidated cache (see the file comment).
+class value_cache {
+ public:
+  /// The valid entry for `path`, or null.
+  std::shared_ptr<const cached_value> lookup(const std::string& path) const {
+    std::lock_guard lock(mutex_);
+    auto it = slots_.find(path);
+    return it == slots_.end() ? nullptr : it->second.value;
+  }
+
+  /// Keeps `v` unless an invalidation of `path` came after the read that produced it.
+  void store(const std::string& path, std::uint64_t incarnation,
+             std::shared_ptr<const cached_value> v) {
+    std::lock_guard lock(mutex_);
+    if (incarnation != incarnation_) return;
+    auto& slot = slots_[path];
+    if (v->sequence() > slot.invalidated_at &&
+        (!slot.value || slot.value->sequence() < v->sequence())) {
+      slot.value = std::move(v);
+    }
+  }
+
+  /// Runs on the coordinator's completion thread (an in-order watch): short, never blocks long.
+  void invalidate(const std::string& path, std::uint64_t incarnation, std::uint64_t seq) {
+    std::lock_guard lock(mutex_);
+    if (incarnation != incarnation_) return;
+    auto& slot = slots_[path];
+    if (seq > slot.invalidated_at) slot.invalidated_at = seq;
+    if (slot.value && slot.value->sequence() < seq) slot.value.reset();
+    epoch_.fetch_add(1, std::memory_order_release);
+  }
+
+  /// True while no invalidation of `path` followed the read at `read_seq` (same session).
+  bool still_valid(const std::string& path, std::uint64_t incarnation,
+                   std::uint64_t read_seq) const {
+    std::lock_guard lock(mutex_);
+    if (incarnation != incarnation_) return false;
+    auto it = slots_.find(path);
+    return it != slots_.end() && it->second.invalidated_at < read_seq;
+  }
+
+  /// Counts invalidations: a transaction re-validates its reads only when it moved.
+  std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
+
+  std::uint64_t incarnation() const {
+    std::lock_guard lock(mutex_);
+    return incarnation_;
+  }
+
+  /// Forgets everything (a new session: the old watches are gone). Returns the new incarnation.
+  std::uint64_t reset() {
+    std::lock_guard lock(mutex_);
+    slots_.clear();
+    epoch_.fetch_add(1, std::memory_order_release);
+    return ++incarnation_;
+  }
+
+ private:
+  struct slot {
+    std::shared_ptr<const cached_value> value;
+    std::uint64_t invalidated_at = 0;
+  };
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, slot> slots_;
+  std::atomic<std::uint64_t> epoch_{0};
+  std::uint64_t incarnation_ = 1;
+};
+
+struct atomic_metrics {
+  std::atomic<std::uint64_t> commits{0}, read_only_commits{0}, retries{0}, conflicts{0},
+      commute_reapplies{0}, round_trips{0}, cache_hits{0}, cache_misses{0},
+      outcome_resolutions{0}, reconnects{0};
+};
+
+}  // namespace detail
+
+/// A client of the distributed STM. Thread-safe: many threads may run transactions on one
+/// client at once (their requests pipeline on its one session). Create it with
+/// `dstm::connect(...)`, `dstm::zookeeper::connect(...)` or `dstm::embedded::connect(...)`.
+class client : public std::enable_shared_from_this<client> {
+ public:
+  using session_factory = std::function<std::shared_ptr<any_coordinator>()>;
+
+  /// Opens a session with `factory` (called again after a session expiry).
+  explicit client(session_factory factory, client_options options = {})
+      : factory_(std::move(factory)), options_(std::move(options)) {
+    open_session();
+    std::uint64_t seed = static_cast<std::uint64_t>(session_->session_id()) ^
+                         static_cast<std::uint64_t>(session_->now());
+    id_ = detail::splitmix64(seed) | 1;  // never 0: 0 means "no writer"
+    rng_ = detail::splitmix64(seed);
+    ensure_path(options_.root);
+    ensure_path(options_.root + "/clients");
+    ensure_path(record_dir());
+  }
+
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+  ~client() {
+    {
+      std::lock_guard lock(alive_->mutex);
+      alive_->live = false;
+    }
+    close();
+  }
+
+  /// This client's id: the name of its outcome records and the writer id in every envelope.
+  std::uint64_t id() const noexcept { return id_; }
+  const client_options& options() const noexcept { return options_; }
+
+  client_metrics metrics() const noexcept {
+    client_metrics m;
+    m.commits = metrics_.commits.load();
+    m.read_only_commits = metrics_.read_only_commits.load();
+    m.retries = metrics_.retries.load();
+    m.conflicts = metrics_.conflicts.load();
+    m.commute_reapplies = metrics_.commute_reapplies.load();
+    m.round_trips = metrics_.round_trips.load();
+    m.cache_hits = metrics_.cache_hits.load();
+    m.cache_misses = metrics_.cache_misses.load();
+    m.outcome_resolutions = metrics_.outcome_resolutions.load();
+    m.reconnects = metrics_.reconnects.load();
+    return m;
+  }
+
+  /// The current session (a new one after an expiry).
+  std::shared_ptr<any_coordinator> session() {
+    std::vector<std::function<void()>> hooks;
+    std::shared_ptr<any_coordinator> s;
+    {
+      std::lock_guard lock(session_mutex_);
+      if (expired_) {
+        reopen_locked();
+        hooks = new_session_hooks_;
+      }
+      s = session_;
+    }
+    for (auto& h : hooks) h();
+    return s;
+  }
+
+  /// Runs `hook` after each new session (to re-arm watches the expired session lost).
+  void on_new_session(std::function<void()> hook) {
+    std::lock_guard lock(session_mutex_);
+    new_session_hooks_.push_back(std::move(hook));
+  }
+
+  /// Closes the session (the outcome records stay: they are persistent).
+  void close() {
+    std::shared_ptr<any_coordinator> s;
+    {
+      std::lock_guard lock(session_mutex_);
+      s = std::move(session_);
+      closed_ = true;
+    }
+    if (s) s->close();
+  }
+
+  /// The coordinator's clock (virtual in the simulation).
+  std::int64_t now() { return session()->now(); }
+
+  // ----- used by the transaction engine and refs (not part of the user API) -----
+
+  /// The valid cache entry for `path`, else reads it (with an in-order invalidation watch).
+  /// Throws coordinator_error (no_node, session errors) after counting the round trip.
+  std::shared_ptr<const detail::cached_value> read(const std::string& path) {
+    if (auto hit = cache_.lookup(path)) {
+      ++metrics_.cache_hits;
+      return hit;
+    }
+    ++metrics_.cache_misses;
+    return fetch(path);
+  }
+
+  /// Reads `path` from the coordinator and caches it, bypassing the cache.
+  std::shared_ptr<const detail::cached_value> fetch(const std::string& path) {
+    auto s = session();
+    const auto incarnation = cache_.incarnation();
+    std::error_code ec;
+    ++metrics_.round_trips;
+    auto n = s->get(path, invalidation_watch(incarnation), ec);
+    if (ec) throw coordinator_error(ec, "read " + path);
+    auto v = std::make_shared<const detail::cached_value>(std::move(n.data), n.stat, n.sequence);
+    cache_.store(path, incarnation, v);
+    return v;
+  }
+
+  /// Caches the results of a pipelined re-read (after a commit re-arms its watches).
+  void store_reads(std::span<const std::string> paths, std::vector<get_result>& reads,
+                   std::uint64_t incarnation) {
+    for (std::size_t i = 0; i < reads.size() && i < paths.size(); ++i) {
+      if (reads[i].ec) continue;
+      auto& n = reads[i].node;
+      cache_.store(paths[i], incarnation,
+                   std::make_shared<const detail::cached_value>(std::move(n.data), n.stat,
+                                                                n.sequence));
+    }
+  }
+
+  /// The in-order watch that drops a cache entry when its node changes (one serves many paths:
+  /// the event names the path).
+  watch invalidation_watch(std::uint64_t incarnation) {
+    std::weak_ptr<client> self = weak_from_this();
+    return watch{[self, incarnation](const watch_event& e) {
+                   if (e.type == event_type::session || e.type == event_type::not_watching) return;
+                   if (auto c = self.lock()) c->cache_.invalidate(e.path, incarnation, e.sequence);
+                 },
+                 true};
+  }
+
+  detail::value_cache& cache() noexcept { return cache_; }
+  detail::atomic_metrics& counters() noexcept { return metrics_; }
+
+  /// A jittered backoff for retry `attempt` (1-based), from the client's seeded generator.
+  std::int64_t backoff_ns(int attempt) {
+    const int shift = attempt < 16 ? attempt : 16;
+    std::int64_t cap = options_.backoff_min_ns << shift;
+    if (cap > options_.backoff_max_ns || cap <= 0) cap = options_.backoff_max_ns;
+    std::lock_guard lock(rng_mutex_);
+    return options_.backoff_min_ns / 2 +
+           static_cast<std::int64_t>(detail::splitmix64(rng_) % static_cast<std::uint64_t>(cap));
+  }
+
+  /// An outcome-record lane, held by one committing transaction at a time.
+  struct lane {
+    std::string path;
+    std::int32_t version = 0;
+    std::uint64_t sequence = 0;  ///< the last transaction number written to it
+  };
+
+  /// Takes a free lane (creating its record the first time).
+  lane acquire_lane() {
+    {
+      std::lock_guard lock(lanes_mutex_);
+      if (!free_lanes_.empty()) {
+        lane l = std::move(free_lanes_.back());
+        free_lanes_.pop_back();
+        return l;
+      }
+    }
+    lane l;
+    {
+      std::lock_guard lock(lanes_mutex_);
+      l.path = record_dir() + "/" + std::to_string(lane_count_++);
+    }
+    auto s = session();
+    std::error_code ec;
+    dstm::stat st;
+    ++metrics_.round_trips;
+    s->create(l.path, "0", create_mode::persistent, open_acl_unsafe(), &st, ec);
+    if (ec == coordinator_errc::node_exists || outcome_unknown(ec)) {
+      // Created by a lost reply or an earlier incarnation: adopt it as it is now.
+      ++metrics_.round_trips;
+      auto n = s->get(l.path, {}, ec);
+      if (ec) throw coordinator_error(ec, "outcome record " + l.path);
+      l.version = n.stat.version;
+      l.sequence = parse_sequence(n.data);
+    } else if (ec) {
+      throw coordinator_error(ec, "create outcome record " + l.path);
+    }
+    return l;
+  }
+  void release_lane(lane l) {
+    std::lock_guard lock(lanes_mutex_);
+    free_lanes_.push_back(std::move(l));
+  }
+  /// Next transaction number of this client (unique per client, never reused).
+  std::uint64_t next_sequence() noexcept { return ++sequence_; }
+
+  /// After an unknown outcome: reads `l`'s record until it says whether transaction `seq` was
+  /// applied. Not applied → fences the record (bumps its version) so the lost request can
+  /// never apply later. Returns true if applied. Throws `commit_outcome_unknown` (errc) when the
+  /// coordinator stays unreachable for `outcome_attempts` tries.
+  bool resolve_outcome(lane& l, std::uint64_t seq) {
+    ++metrics_.outcome_resolutions;
+    for (int attempt = 1; attempt <= options_.outcome_attempts; ++attempt) {
+      std::error_code ec;
+      auto s = session();
+      ++metrics_.round_trips;
+      auto n = s->get(l.path, {}, ec);
+      if (!ec) {
+        if (parse_sequence(n.data) == seq) {
+          l.version = n.stat.version;
+          l.sequence = seq;
+          return true;
+        }
+        ++metrics_.round_trips;
+        auto st = s->set(l.path, std::to_string(l.sequence), n.stat.version, ec);
+        if (!ec) {
+          l.version = st.version;
+          return false;
+        }
+        if (ec == coordinator_errc::bad_version) continue;  // the lost multi landed: re-read
+      }
+      s->sleep_for(backoff_ns(attempt < 8 ? attempt : 8));
+    }
+    throw error(make_error_code(errc::commit_outcome_unknown),
+                "could not read outcome record " + l.path);
+  }
+
+  static std::uint64_t parse_sequence(std::string_view data) noexcept {
+    std::uint64_t v = 0;
+    for (char ch : data) {
+      if (ch < '0' || ch > '9') break;
+      v = v * 10 + static_cast<std::uint64_t>(ch - '0');
+    }
+    return v;
+  }
+
+  std::string record_dir() const {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string s = options_.root + "/clients/";
+    for (int i = 15; i >= 0; --i) s.push_back(hex[(id_ >> (4 * i)) & 0xf]);
+    return s;
+  }
+
+  /// Creates `path` (and only it) as an empty persistent node unless it exists.
+  void ensure_path(const std::string& path) {
+    auto s = session();
+    for (int attempt = 1;; ++attempt) {
+      std::error_code ec;
+      ++metrics_.round_trips;
+      s->create(path, "", create_mode::persistent, open_acl_unsafe(), nullptr, ec);
+      if (!ec || ec == coordinator_errc::node_exists) return;
+      if (!outcome_unknown(ec) || attempt > options_.outcome_attempts)
+        throw coordinator_error(ec, "create " + path);
+      s->sleep_for(backoff_ns(attempt < 8 ? attempt : 8));
+    }
+  }
+
+ private:
+  void open_session() {
+    session_ = factory_();
+    subscribe_locked();
+  }
+
+  void subscribe_locked() {
+    auto* raw = this;
+    auto alive = alive_;
+    session_->subscribe([raw, alive](session_state s) {
+      if (s != session_state::expired) return;
+      std::lock_guard lock(alive->mutex);
+      if (alive->live) raw->mark_expired();
+    });
+  }
+
+  void mark_expired() {
+    std::lock_guard lock(session_mutex_);
+    expired_ = true;
+  }
+
+  void reopen_locked() {
+    if (closed_) throw coordinator_error(make_error_code(coordinator_errc::closing), "client closed");
+    if (session_) session_->close();
+    cache_.reset();
+    session_ = factory_();
+    expired_ = false;
+    ++metrics_.reconnects;
+    subscribe_locked();
+  }
+
+  // Session listeners run on the coordinator's dispatcher and may outlive the client.
+  struct liveness {
+    std::mutex mutex;
+    bool live = true;
+  };
+
+  session_factory factory_;
+  client_options options_;
+  std::shared_ptr<liveness> alive_ = std::make_shared<liveness>();
+  std::mutex session_mutex_;
+  std::shared_ptr<any_coordinator> session_;
+  bool expired_ = false;
+  bool closed_ = false;
+  std::vector<std::function<void()>> new_session_hooks_;
+  detail::value_cache cache_;
+  detail::atomic_metrics metrics_;
+  std::uint64_t id_ = 0;
+  std::mutex rng_mutex_;
+  std::uint64_t rng_ = 0;
+  std::mutex lanes_mutex_;
+  std::vector<lane> free_lanes_;
+  int lane_count_ = 0;
+  std::atomic<std::uint64_t> sequence_{0};
+};
+
+/// A client over sessions made by `factory` (any model of `dstm::coordinator`).
+template <class Factory>
+std::shared_ptr<client> connect_with(Factory factory, client_options options = {}) {
+  return std::make_shared<client>(
+      [f = std::move(factory)]() { return make_any_coordinator(f()); }, std::move(options));
+}
+
+}  // namespace dstm

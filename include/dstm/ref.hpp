@@ -1,0 +1,309 @@
+#pragma once
+/// \file
+/// `dstm::ref<T, Policies...>`: a distributed, transactional reference (Clojure's ref; Avout's
+/// zk-ref and local-ref). Read it with `r.deref()` or `tx.deref(r)`, change it only inside
+/// `dstm::dosync` with `tx.alter`, `tx.ref_set` or `tx.commute`.
+///
+/// Policies, in any order (each recognised by its role): a storage (`dstm::in_coordinator` —
+/// the default — or `dstm::local`), a serializer (`dstm::binary_serializer` — the default — or
+/// `dstm::json_serializer`, or your own), or a bundle with member types `storage` and
+/// `serializer` that sets both at once.
+///
+/// Copies of a ref are the same ref (they share state). A ref is bound to the client it was
+/// created with; every client that names the same path sees the same ref.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "dstm/client.hpp"
+#include "dstm/detail/envelope.hpp"
+#include "dstm/detail/ref_core.hpp"
+#include "dstm/serial/binary.hpp"
+#include "dstm/serial/concept.hpp"
+#include "dstm/storage/concept.hpp"
+#include "dstm/txn.hpp"
+
+namespace dstm {
+
+namespace detail {
+
+template <class P>
+concept policy_bundle = requires {
+  typename P::storage;
+  typename P::serializer;
+};
+
+template <class Default, template <class> class Is, class... Ps>
+struct first_policy {
+  using type = Default;
+};
+template <class Default, template <class> class Is, class P, class... Ps>
+struct first_policy<Default, Is, P, Ps...> {
+  using type = std::conditional_t<Is<P>::value, typename Is<P>::type,
+                                  typename first_policy<Default, Is, Ps...>::type>;
+};
+
+template <class P>
+struct storage_role {
+  static constexpr bool value = storage<P> || policy_bundle<P>;
+  using type = P;
+};
+template <policy_bundle P>
+struct storage_role<P> {
+  static constexpr bool value = true;
+  using type = typename P::storage;
+};
+template <class P>
+struct serializer_role {
+  static constexpr bool value = !storage<P>;
+  using type = P;
+};
+template <policy_bundle P>
+struct serializer_role<P> {
+  static constexpr bool value = true;
+  using type = typename P::serializer;
+};
+
+template <class Storage, class Serializer, class T>
+constexpr bool serializable_if_stored() {
+  if constexpr (Storage::kind == storage_kind::local) {
+    return true;
+  } else {
+    return assert_serializer_for<Serializer, T>();
+  }
+}
+
+/// The state every copy of a `ref<T, ...>` shares.
+template <class T, class Storage, class Serializer>
+class ref_state final : public ref_core, public std::enable_shared_from_this<ref_state<T, Storage, Serializer>> {
+ public:
+  using watch_fn = std::function<void(const std::string& key, const T& old_value, const T& new_value)>;
+
+  ref_state(std::shared_ptr<client> c, std::string path)
+      : ref_core(std::move(c), std::move(path), Storage::kind) {}
+
+  static constexpr bool serialized = Storage::kind != storage_kind::local;
+
+  std::shared_ptr<const void> decode(const cached_value& v) const override {
+    if constexpr (serialized) {
+      return v.decoded<T>([this](const std::string& data) {
+        return Serializer::template decode<T>(unseal(data, path()));
+      });
+    } else {
+      return nullptr;  // local refs never reach the coordinator
+    }
+  }
+  std::string encode(const void* value) const override {
+    std::string out;
+    if constexpr (serialized) Serializer::encode(*static_cast<const T*>(value), out);
+    return out;
+  }
+  void validate(const void* value) const override {
+    std::function<bool(const T&)> v;
+    {
+      std::lock_guard lock(mutex_);
+      v = validator_;
+    }
+    if (v && !v(*static_cast<const T*>(value))) {
+      throw validation_error("validator of ref " + path() + " rejected the new value");
+    }
+  }
+  void changed(const std::shared_ptr<const void>& old_value,
+               const std::shared_ptr<const void>& new_value) override {
+    fire(*static_cast<const T*>(old_value.get()), *static_cast<const T*>(new_value.get()));
+  }
+
+  void set_validator(std::function<bool(const T&)> v) {
+    std::lock_guard lock(mutex_);
+    validator_ = std::move(v);
+  }
+
+  void add_watch(std::string key, watch_fn fn) {
+    bool start = false;
+    {
+      std::lock_guard lock(mutex_);
+      watchers_[std::move(key)] = std::move(fn);
+      start = !watching_ && Storage::kind == storage_kind::coordinator;
+      watching_ = watching_ || start;
+    }
+    if (start) {
+      std::weak_ptr<ref_state> self = this->shared_from_this();
+      owner()->on_new_session([self] {
+        if (auto s = self.lock()) s->arm();
+      });
+      arm();
+    }
+  }
+  void remove_watch(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    watchers_.erase(key);
+  }
+
+  /// Reads the node with a plain watch; when it fires, reads again and tells the watchers
+  /// (old = the value this loop saw last, new = the value read now). One loop per ref: a
+  /// reconnect re-arms it instead of starting a second one, so no change is reported twice.
+  void arm() {
+    std::uint64_t generation;
+    {
+      std::lock_guard lock(mutex_);
+      generation = ++loop_generation_;
+    }
+    std::weak_ptr<ref_state> self = this->shared_from_this();
+    auto w = watch{[self, generation](const watch_event& e) {
+                     if (e.type == event_type::session) return;
+                     auto s = self.lock();
+                     if (!s) return;
+                     {
+                       std::lock_guard lock(s->mutex_);
+                       if (generation != s->loop_generation_) return;
+                     }
+                     s->arm();
+                   },
+                   false};
+    std::error_code ec;
+    auto n = owner()->session()->get(path(), std::move(w), ec);
+    if (ec) return;  // gone, or the session ended: a new session re-arms
+    std::shared_ptr<const T> now;
+    try {
+      now = std::static_pointer_cast<const T>(
+          decode(cached_value(std::move(n.data), n.stat, n.sequence)));
+    } catch (const serialization_error&) {
+      return;
+    }
+    std::shared_ptr<const T> before;
+    std::int32_t before_version;
+    {
+      std::lock_guard lock(mutex_);
+      before = std::exchange(last_seen_, now);
+      before_version = std::exchange(last_version_, n.stat.version);
+    }
+    if (before && before_version != n.stat.version) fire(*before, *now);
+  }
+
+ private:
+  void fire(const T& old_value, const T& new_value) {
+    std::map<std::string, watch_fn> watchers;
+    {
+      std::lock_guard lock(mutex_);
+      watchers = watchers_;
+    }
+    for (auto& [key, fn] : watchers) fn(key, old_value, new_value);
+  }
+
+  mutable std::mutex mutex_;
+  std::function<bool(const T&)> validator_;
+  std::map<std::string, watch_fn> watchers_;
+  bool watching_ = false;
+  std::uint64_t loop_generation_ = 0;
+  std::shared_ptr<const T> last_seen_;
+  std::int32_t last_version_ = -1;
+};
+
+}  // namespace detail
+
+template <class T, class... Policies>
+class ref {
+ public:
+  using value_type = T;
+  using storage_type =
+      typename detail::first_policy<in_coordinator, detail::storage_role, Policies...>::type;
+  using serializer_type =
+      typename detail::first_policy<binary_serializer, detail::serializer_role, Policies...>::type;
+  static_assert(storage<storage_type>,
+                "dstm::ref: the storage policy is not a dstm::storage (it needs a member type "
+                "dstm_storage and a static storage_kind kind); see "
+                "include/dstm/storage/concept.hpp");
+  static_assert(detail::serializable_if_stored<storage_type, serializer_type, T>(),
+                "dstm::ref: see the serializer's static_assert above");
+
+  /// The ref at `path`, created with `initial` unless it exists (an existing ref keeps its
+  /// value: connecting never clobbers). Missing parent nodes are created. For a local ref,
+  /// `path` is only a name. Throws coordinator_error, serialization_error (an existing node
+  /// that is not a ref of this type).
+  ref(std::shared_ptr<client> c, std::string path, T initial)
+      : state_(std::make_shared<state_type>(std::move(c), std::move(path))) {
+    if constexpr (storage_type::kind == storage_kind::local) {
+      state_->local_install(std::make_shared<const T>(std::move(initial)));
+    } else {
+      create_unless_exists(initial);
+    }
+  }
+
+  /// Connects to the existing ref at `path` without changing it. Throws coordinator_error
+  /// (no_node) when it does not exist. A local ref starts as `T{}`.
+  ref(std::shared_ptr<client> c, std::string path)
+      : state_(std::make_shared<state_type>(std::move(c), std::move(path))) {
+    if constexpr (storage_type::kind == storage_kind::local) {
+      state_->local_install(std::make_shared<const T>());
+    } else {
+      state_->decode(*state_->owner()->read(state_->path()));
+    }
+  }
+
+  /// The current value: a read-only transaction (no round trip on a warm cache).
+  T deref() const {
+    return dosync(state_->owner(), [this](txn& tx) { return tx.deref(*this); });
+  }
+
+  const std::string& path() const noexcept { return state_->path(); }
+
+  /// Every new value must satisfy `pred`, or the transaction fails with `validation_error`.
+  void set_validator(std::function<bool(const T&)> pred) { state_->set_validator(std::move(pred)); }
+
+  /// Calls `fn(key, old, new)` after each change, local or remote. Runs on the coordinator's
+  /// dispatcher thread (never the completion thread); changes in quick succession may be
+  /// reported as one. A key replaces an earlier watch with the same key.
+  void add_watch(std::string key, typename detail::ref_state<T, storage_type, serializer_type>::watch_fn fn) {
+    state_->add_watch(std::move(key), std::move(fn));
+  }
+  void remove_watch(const std::string& key) { state_->remove_watch(key); }
+
+  /// The type-erased state (for the engine).
+  const std::shared_ptr<detail::ref_core> core() const { return state_; }
+
+ private:
+  using state_type = detail::ref_state<T, storage_type, serializer_type>;
+
+  void create_unless_exists(const T& initial) {
+    auto& c = *state_->owner();
+    std::string value;
+    serializer_type::encode(initial, value);
+    const auto data = detail::seal(c.id(), value);
+    for (int attempt = 1;; ++attempt) {
+      std::error_code ec;
+      ++c.counters().round_trips;
+      c.session()->create(path(), data, create_mode::persistent, open_acl_unsafe(), nullptr, ec);
+      if (ec == coordinator_errc::no_node) {
+        create_parents(c);
+        continue;
+      }
+      if (!ec || ec == coordinator_errc::node_exists) break;
+      if (!outcome_unknown(ec) || attempt >= c.options().outcome_attempts)
+        throw coordinator_error(ec, "create ref " + path());
+      c.session()->sleep_for(c.backoff_ns(attempt < 8 ? attempt : 8));
+    }
+    state_->decode(*c.read(path()));  // warms the cache; rejects a foreign node
+  }
+
+  void create_parents(client& c) {
+    const auto& p = path();
+    for (std::size_t at = p.find('/', 1); at != std::string::npos; at = p.find('/', at + 1)) {
+      c.ensure_path(p.substr(0, at));
+    }
+  }
+
+  std::shared_ptr<state_type> state_;
+};
+
+template <class C, class T>
+ref(std::shared_ptr<C>, std::string, T) -> ref<T>;
+template <class C>
+ref(std::shared_ptr<C>, std::string, const char*) -> ref<std::string>;
+
+}  // namespace dstm

@@ -1,0 +1,432 @@
+#pragma once
+/// \file
+/// Transactions: `dstm::dosync(client, body)` runs `body(tx)` atomically and in isolation,
+/// retrying it on conflict; `tx.deref / alter / ref_set / commute / ensure` act on refs.
+///
+/// **Reads** come from the client's watch-invalidated cache (a miss reads the coordinator and
+/// leaves a watch). After every read the transaction checks that nothing it read before was
+/// invalidated since; if something was, the snapshot is no longer consistent and the body is
+/// abandoned and run again at once. So every run of a body — also one that will abort — sees a
+/// consistent snapshot (opacity). A read-only transaction on a warm cache costs no round trip.
+///
+/// **Commit** is one coordinator `multi`: a versioned `set` per written ref, a `check` per ref
+/// only read (serializable) or `ensure`d (snapshot isolation), and the client's outcome record.
+/// A version mismatch is a conflict: the body runs again after a jittered backoff, up to
+/// `client_options::max_retries` times (then `retry_limit_exceeded`). When only commuted refs
+/// conflicted, the commute functions are re-applied to fresh values without re-running the
+/// body. A lost reply (connection loss, timeout, expired session) is resolved through the
+/// outcome record: the commit is applied exactly once, or `commit_outcome_unknown` is thrown if
+/// the coordinator stays unreachable. Local refs are locked in a global order around the
+/// `multi` and applied only if it commits.
+///
+/// An exception thrown by the body aborts the transaction (nothing is written) and propagates
+/// unchanged. A validator that refuses a new value throws `validation_error`; nothing is written.
+
+#include <algorithm>
+#include <any>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "dstm/client.hpp"
+#include "dstm/detail/ref_core.hpp"
+#include "dstm/error.hpp"
+
+namespace dstm {
+
+/// A validator refused a new value (errc::validator_rejected). Nothing was written.
+class validation_error : public error {
+ public:
+  explicit validation_error(const std::string& what)
+      : error(make_error_code(errc::validator_rejected), what) {}
+};
+
+/// Options of one `dosync`.
+struct txn_options {
+  /// Isolation level; unset: the client's default.
+  std::optional<isolation> level;
+  /// Retry limit; unset: the client's.
+  std::optional<int> max_retries;
+};
+
+template <class T, class... Policies>
+class ref;
+
+namespace detail {
+/// Thrown inside the engine to abandon a run of the body (doomed snapshot or conflict). Never
+/// escapes `dosync`. A body must not swallow it (`catch (...)` without rethrow breaks retries).
+struct retry_signal {
+  bool conflict;  // false: doomed snapshot, retried at once
+};
+}  // namespace detail
+
+/// One run of a transaction body. Passed to the body by `dosync`; not thread-safe, not
+/// copyable; valid only during the body.
+class txn {
+ public:
+  txn(std::shared_ptr<client> c, isolation level) : client_(std::move(c)), level_(level) {}
+  txn(const txn&) = delete;
+  txn& operator=(const txn&) = delete;
+
+  isolation level() const noexcept { return level_; }
+  client& owner() const noexcept { return *client_; }
+
+  /// The ref's value in this transaction: its own write if any, else the snapshot's.
+  template <class T, class... P>
+  const T& deref(const ref<T, P...>& r) {
+    auto& e = access(r.core());
+    e.body_read = true;
+    return *static_cast<const T*>(current(e).get());
+  }
+
+  /// Sets the ref to `f(value, args...)` in this transaction; returns the new value.
+  template <class T, class... P, class F, class... Args>
+  const T& alter(const ref<T, P...>& r, F&& f, Args&&... args) {
+    auto& e = access(r.core());
+    reject_after_commute(e);
+    e.body_read = true;
+    const T& old = *static_cast<const T*>(current(e).get());
+    return write(e, T(std::invoke(std::forward<F>(f), old, std::forward<Args>(args)...)));
+  }
+
+  /// Sets the ref to `v` in this transaction (a blind write: the old value is not read).
+  template <class T, class... P, class V>
+  const T& ref_set(const ref<T, P...>& r, V&& v) {
+    auto& e = access(r.core());
+    reject_after_commute(e);
+    return write(e, T(std::forward<V>(v)));
+  }
+
+  /// Applies `f(value, args...)` now and again at commit time to the then-latest value; a
+  /// conflict on a commuted ref does not re-run the body. Use it for functions whose order does
+  /// not matter (counters, set unions, CRDT merges). Returns the in-transaction value.
+  template <class T, class... P, class F, class... Args>
+  const T& commute(const ref<T, P...>& r, F&& f, Args&&... args) {
+    auto& e = access(r.core());
+    auto fn = [f = std::forward<F>(f), ... args = std::forward<Args>(args)](const void* v) {
+      return std::shared_ptr<const void>(
+          std::make_shared<const T>(std::invoke(f, *static_cast<const T*>(v), args...)));
+    };
+    if (!e.written) e.commutes.push_back(fn);
+    auto next = fn(current(e).get());
+    e.value = next;
+    e.has_value = true;
+    return *static_cast<const T*>(next.get());
+  }
+
+  /// Protects the ref from concurrent writes until commit (snapshot isolation's cure for write
+  /// skew); under `serializable` every read is protected anyway. Returns the value.
+  template <class T, class... P>
+  const T& ensure(const ref<T, P...>& r) {
+    auto& e = access(r.core());
+    e.ensured = true;
+    e.body_read = true;
+    return *static_cast<const T*>(current(e).get());
+  }
+
+  /// Commits (called by `dosync`). Throws `detail::retry_signal` to run the body again.
+  void commit();
+
+ private:
+  struct entry {
+    std::shared_ptr<detail::ref_core> ref;
+    // The snapshot: what the transaction read (coordinator: the cached value; local: version).
+    std::shared_ptr<const detail::cached_value> read;
+    std::uint64_t incarnation = 0;
+    std::shared_ptr<const void> snapshot;
+    std::uint64_t local_version = 0;
+    bool has_snapshot = false;
+    // What the transaction did.
+    bool body_read = false;
+    bool ensured = false;
+    bool written = false;
+    bool has_value = false;
+    std::shared_ptr<const void> value;
+    std::vector<std::function<std::shared_ptr<const void>(const void*)>> commutes;
+  };
+
+  entry& access(const std::shared_ptr<detail::ref_core>& core) {
+    if (core->owner() != client_ && core->kind() != storage_kind::local) {
+      throw error(make_error_code(errc::invalid_argument),
+                  "ref " + core->path() + " belongs to another client than this transaction");
+    }
+    for (auto& e : entries_) {
+      if (e.ref == core) return e;
+    }
+    entries_.push_back(entry{});
+    entries_.back().ref = core;
+    return entries_.back();
+  }
+
+  static void reject_after_commute(const entry& e) {
+    if (!e.commutes.empty()) {
+      throw error(make_error_code(errc::invalid_argument),
+                  "ref " + e.ref->path() + ": alter or ref_set after commute in one transaction");
+    }
+  }
+
+  template <class T>
+  const T& write(entry& e, T&& v) {
+    auto p = std::make_shared<const T>(std::move(v));
+    const T& out = *p;
+    e.value = std::move(p);
+    e.has_value = true;
+    e.written = true;
+    return out;
+  }
+
+  /// The in-transaction value (a write) or the snapshot, reading it first if needed.
+  const std::shared_ptr<const void>& current(entry& e) {
+    if (e.has_value) return e.value;
+    snapshot(e);
+    return e.snapshot;
+  }
+
+  void snapshot(entry& e) {
+    if (e.has_snapshot) return;
+    if (e.ref->kind() == storage_kind::local) {
+      auto s = e.ref->local_read();
+      e.snapshot = std::move(s.value);
+      e.local_version = s.version;
+    } else {
+      e.incarnation = client_->cache().incarnation();
+      e.read = client_->read(e.ref->path());
+      e.snapshot = e.ref->decode(*e.read);
+    }
+    e.has_snapshot = true;
+    validate_snapshot();
+  }
+
+  /// Opacity: abandons the run if anything read so far changed since it was read.
+  void validate_snapshot() {
+    const auto epoch = client_->cache().epoch();
+    if (epoch == checked_epoch_ && !has_local_reads()) return;
+    for (const auto& e : entries_) {
+      if (!e.has_snapshot) continue;
+      if (e.ref->kind() == storage_kind::local) {
+        if (e.ref->local_version() != e.local_version) throw detail::retry_signal{false};
+      } else if (!client_->cache().still_valid(e.ref->path(), e.incarnation,
+                                               e.read->sequence())) {
+        throw detail::retry_signal{false};
+      }
+    }
+    checked_epoch_ = epoch;
+  }
+
+  bool has_local_reads() const {
+    return std::any_of(entries_.begin(), entries_.end(), [](const entry& e) {
+      return e.has_snapshot && e.ref->kind() == storage_kind::local;
+    });
+  }
+
+  bool checks(const entry& e) const {
+    return e.ensured || (level_ == isolation::serializable && e.body_read);
+  }
+
+  std::shared_ptr<client> client_;
+  isolation level_;
+  std::vector<entry> entries_;
+  std::uint64_t checked_epoch_ = ~std::uint64_t{0};
+};
+
+inline void txn::commit() {
+  bool writes = false;
+  for (auto& e : entries_) writes |= e.written || !e.commutes.empty();
+  validate_snapshot();
+  if (!writes) {
+    ++client_->counters().commits;
+    ++client_->counters().read_only_commits;
+    return;
+  }
+
+  // Local refs: lock in the global order, check their versions; released on every exit.
+  std::vector<entry*> locals;
+  for (auto& e : entries_) {
+    if (e.ref->kind() == storage_kind::local &&
+        (e.written || !e.commutes.empty() || checks(e)))
+      locals.push_back(&e);
+  }
+  std::sort(locals.begin(), locals.end(),
+            [](const entry* a, const entry* b) { return a->ref->order() < b->ref->order(); });
+  struct unlock_all {
+    std::vector<entry*>& held;
+    std::size_t n = 0;
+    ~unlock_all() {
+      for (std::size_t i = 0; i < n; ++i) held[i]->ref->unlock_commit();
+    }
+  } guard{locals};
+  for (auto* e : locals) {
+    for (int attempt = 1; !e->ref->try_lock_commit(); ++attempt) {
+      client_->session()->sleep_for(client_->backoff_ns(attempt < 6 ? attempt : 6));
+    }
+    ++guard.n;
+    if (e->has_snapshot && e->ref->local_version() != e->local_version)
+      throw detail::retry_signal{true};
+    if (!e->commutes.empty() && !e->written) {
+      auto base = e->ref->local_read().value;
+      for (auto& f : e->commutes) base = f(base.get());
+      e->value = std::move(base);
+    }
+  }
+
+  for (;;) {  // commit attempts: only commute re-application loops here
+    std::vector<op> ops;
+    std::vector<entry*> op_entry;
+    std::vector<std::string> rearm;
+    for (auto& e : entries_) {
+      if (e.ref->kind() == storage_kind::local) continue;
+      const bool commute_only = !e.commutes.empty() && !e.written;
+      if (commute_only) {
+        // The latest committed value, not the snapshot: commutes apply to whatever is there.
+        if (!e.body_read || !checks(e)) {
+          auto latest = client_->read(e.ref->path());
+          e.read = latest;
+          e.incarnation = client_->cache().incarnation();
+          auto base = e.ref->decode(*latest);
+          for (auto& f : e.commutes) base = f(base.get());
+          e.value = std::move(base);
+        } else {
+          snapshot(e);
+          auto base = e.snapshot;
+          for (auto& f : e.commutes) base = f(base.get());
+          e.value = std::move(base);
+        }
+      }
+      if (e.written || commute_only) {
+        e.ref->validate(e.value.get());
+        const std::int32_t version = e.read ? e.read->stat().version : any_version;
+        ops.push_back(op::set(e.ref->path(), detail::seal(client_->id(), e.ref->encode(e.value.get())),
+                              version));
+        op_entry.push_back(&e);
+        rearm.push_back(e.ref->path());
+      } else if (checks(e) && e.read) {
+        ops.push_back(op::check(e.ref->path(), e.read->stat().version));
+        op_entry.push_back(&e);
+      }
+    }
+    for (auto* e : locals) {
+      if (e->written || !e->commutes.empty()) e->ref->validate(e->value.get());
+    }
+
+    auto lane = client_->acquire_lane();
+    const auto seq = client_->next_sequence();
+    ops.push_back(op::set(lane.path, std::to_string(seq), lane.version));
+
+    std::vector<op_result> results;
+    std::vector<get_result> reads;
+    std::error_code ec;
+    auto session = client_->session();
+    const auto incarnation = client_->cache().incarnation();
+    client_->counters().round_trips += static_cast<std::uint64_t>(
+        session->multi_then_get(ops, results, ec, rearm, client_->invalidation_watch(incarnation),
+                                reads));
+
+    bool applied = !ec;
+    if (ec && (outcome_unknown(ec) || ec == coordinator_errc::session_expired ||
+               ec == coordinator_errc::session_moved)) {
+      applied = client_->resolve_outcome(lane, seq);
+      if (!applied) {
+        client_->release_lane(std::move(lane));
+        throw detail::retry_signal{true};
+      }
+    } else if (applied) {
+      lane.version = results.back().stat.version;
+      lane.sequence = seq;
+    }
+
+    if (applied) {
+      client_->release_lane(std::move(lane));
+      client_->store_reads(rearm, reads, incarnation);
+      for (auto* e : locals) {
+        if (e->written || !e->commutes.empty()) {
+          auto old = e->ref->local_read().value;
+          e->ref->local_install(e->value);
+          e->ref->changed(old, e->value);
+        }
+      }
+      ++client_->counters().commits;
+      return;
+    }
+
+    // Refused: which op failed? ZooKeeper reports the first failing op's error.
+    std::size_t failed = results.size();
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ec && results[i].ec != coordinator_errc::runtime_inconsistency) {
+        failed = i;
+        break;
+      }
+    }
+    if (failed == ops.size() - 1 && ec == coordinator_errc::bad_version) {
+      // Our own outcome record moved (e.g. fenced by an earlier incarnation): re-read it.
+      std::error_code gec;
+      auto n = session->get(lane.path, {}, gec);
+      ++client_->counters().round_trips;
+      if (!gec) {
+        lane.version = n.stat.version;
+        lane.sequence = client::parse_sequence(n.data);
+      }
+      client_->release_lane(std::move(lane));
+      continue;
+    }
+    client_->release_lane(std::move(lane));
+    if (ec != coordinator_errc::bad_version) {
+      throw coordinator_error(ec, failed < op_entry.size()
+                                      ? "commit: ref " + op_entry[failed]->ref->path()
+                                      : std::string("commit"));
+    }
+    ++client_->counters().conflicts;
+    entry* culprit = failed < op_entry.size() ? op_entry[failed] : nullptr;
+    if (culprit && !culprit->commutes.empty() && !culprit->written &&
+        !(culprit->body_read && checks(*culprit))) {
+      ++client_->counters().commute_reapplies;
+      client_->fetch(culprit->ref->path());  // fresh value for the re-application
+      continue;
+    }
+    throw detail::retry_signal{true};
+  }
+}
+
+/// Runs `body(tx)` in a transaction and returns what it returns. Conflicts re-run the body
+/// (it must be free of side effects other than through `tx`); see the file comment for the
+/// guarantees and what is thrown.
+template <class Body>
+auto dosync(const std::shared_ptr<client>& c, Body&& body, txn_options options = {})
+    -> std::invoke_result_t<Body&, txn&> {
+  using result = std::invoke_result_t<Body&, txn&>;
+  const auto level = options.level.value_or(c->options().default_isolation);
+  const int max_retries = options.max_retries.value_or(c->options().max_retries);
+  int conflicts = 0;
+  for (int attempt = 0;; ++attempt) {
+    txn tx(c, level);
+    try {
+      if constexpr (std::is_void_v<result>) {
+        body(tx);
+        tx.commit();
+        return;
+      } else {
+        result r = body(tx);
+        tx.commit();
+        return r;
+      }
+    } catch (const detail::retry_signal& signal) {
+      ++c->counters().retries;
+      if (attempt >= max_retries) {
+        throw error(make_error_code(errc::retry_limit_exceeded),
+                    "transaction gave up after " + std::to_string(attempt + 1) + " runs");
+      }
+      if (signal.conflict) c->session()->sleep_for(c->backoff_ns(++conflicts));
+    }
+  }
+}
+
+/// A nested transaction joins the one it runs in: `dosync(tx, body)` is `body(tx)`.
+template <class Body>
+auto dosync(txn& tx, Body&& body) -> std::invoke_result_t<Body&, txn&> {
+  return body(tx);
+}
+
+}  // namespace dstm
