@@ -324,11 +324,15 @@ class coordinator : public coordinator_interface<coordinator> {
   /// Fails `ec` unless the session is usable; call with the store's lock held.
   bool usable(std::error_code& ec) const {
     switch (rec_->state.load()) {
-      case session_state::connected: ec.clear(); return true;
+      case session_state::connected:
+        ec.clear();
+        return true;
       case session_state::expired:
         ec = make_error_code(coordinator_errc::session_expired);
         return false;
-      default: ec = make_error_code(coordinator_errc::closing); return false;
+      default:
+        ec = make_error_code(coordinator_errc::closing);
+        return false;
     }
   }
 
@@ -337,8 +341,8 @@ class coordinator : public coordinator_interface<coordinator> {
     std::lock_guard lock(store_->mutex_);
     if (!usable(ec)) return {};
     znode_tree::fired_list fired;
-    auto created = store_->tree_.create(rec_->id, path, data, mode, acls, out, ec, fired,
-                                        store::wall_ms());
+    auto created =
+        store_->tree_.create(rec_->id, path, data, mode, acls, out, ec, fired, store::wall_ms());
     store_->deliver_locked(fired);
     return created;
   }

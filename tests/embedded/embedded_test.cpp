@@ -1,11 +1,10 @@
 // Tests of dstm::embedded: the coordinator contract on one in-process store with real threads.
 
-#include <dstm/embedded.hpp>
-
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <dstm/embedded.hpp>
 #include <mutex>
 #include <set>
 #include <string>
@@ -96,9 +95,8 @@ TEST(embedded, plain_watches_run_on_the_dispatcher_in_order_and_may_call_back) {
   zk->set("/w", "1");
   // Wait for the re-armed watch before the next write, so every change is seen once.
   for (const char* v : {"2", "3"}) {
-    for (int i = 0; i < 500 && store->inspect([](const dstm::znode_tree& t) {
-                        return t.watch_count();
-                      }) == 0;
+    for (int i = 0;
+         i < 500 && store->inspect([](const dstm::znode_tree& t) { return t.watch_count(); }) == 0;
          ++i) {
       zk->sleep_for(1'000'000);
     }
@@ -140,8 +138,8 @@ TEST(embedded, exists_and_child_watches) {
   auto created = a->make_event();
   auto child = a->make_event();
   EXPECT_FALSE(a->exists("/p", dstm::watch{[created](const dstm::watch_event& e) {
-                            if (e.type == event_type::created) created->set();
-                          }})
+                           if (e.type == event_type::created) created->set();
+                         }})
                    .has_value());
   b->create("/p");
   ASSERT_TRUE(a->wait(*created, k_wait_ns));
@@ -335,9 +333,8 @@ TEST(embedded, last_owner_released_by_a_callback_on_the_dispatcher) {
     writer->get("/z", dstm::watch{[go](const dstm::watch_event&) { go->wait(-1); }});
     // Owns the last reference to `watcher`, which owns the store: both are destroyed on the
     // dispatcher thread when this callback's task is released.
-    watcher->get("/z", dstm::watch{[keep = watcher, done](const dstm::watch_event&) {
-                   done->set();
-                 }});
+    watcher->get("/z",
+                 dstm::watch{[keep = watcher, done](const dstm::watch_event&) { done->set(); }});
     watcher.reset();
     store.reset();
     writer->set("/z", "x");
@@ -354,10 +351,8 @@ TEST(embedded, replies_and_events_share_one_sequence_per_session) {
   auto writer = embedded::open(store);
   writer->create("/s", "0");
   std::atomic<std::uint64_t> event_sequence{0};
-  const auto first = reader->get("/s", dstm::watch{[&](const dstm::watch_event& e) {
-                                         event_sequence = e.sequence;
-                                       },
-                                       true});
+  const auto first = reader->get(
+      "/s", dstm::watch{[&](const dstm::watch_event& e) { event_sequence = e.sequence; }, true});
   EXPECT_GT(first.sequence, 0u);
   writer->set("/s", "1");
   const auto second = reader->get("/s");

@@ -2,12 +2,11 @@
 // the same calls agree on every result and digest) and agreement with a small, independent
 // reference model of ZooKeeper's create/set/remove/multi/session semantics.
 
-#include <dstm/coordinator/znode_tree.hpp>
-
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <dstm/coordinator/znode_tree.hpp>
 #include <map>
 #include <set>
 #include <string>
@@ -28,10 +27,10 @@ const std::vector<std::string> k_paths{"/a", "/b", "/a/x", "/a/y", "/a/x/z", "/b
 using command = std::tuple<int, int, int, int, int, int>;
 
 rc::Gen<std::vector<command>> commands() {
-  return rc::gen::container<std::vector<command>>(rc::gen::tuple(
-      rc::gen::inRange(0, 8), rc::gen::inRange(0, static_cast<int>(k_paths.size())),
-      rc::gen::inRange(0, 4), rc::gen::inRange(0, 3), rc::gen::inRange(0, 4),
-      rc::gen::inRange(1, 4)));
+  return rc::gen::container<std::vector<command>>(
+      rc::gen::tuple(rc::gen::inRange(0, 8), rc::gen::inRange(0, static_cast<int>(k_paths.size())),
+                     rc::gen::inRange(0, 4), rc::gen::inRange(0, 3), rc::gen::inRange(0, 4),
+                     rc::gen::inRange(1, 4)));
 }
 
 /// The reference: a plain map of nodes with ZooKeeper's rules written the obvious way.
@@ -165,8 +164,8 @@ std::vector<std::uint64_t> run(const std::vector<command>& cmds, dstm::znode_tre
     switch (k) {
       case 0:
       case 1: {
-        const auto created = t.create(s, path, data, mode, dstm::open_acl_unsafe(), nullptr, ec,
-                                      fired, time);
+        const auto created =
+            t.create(s, path, data, mode, dstm::open_acl_unsafe(), nullptr, ec, fired, time);
         if (check_reference) {
           std::string expect;
           const auto z = ++ref.zxid;
@@ -208,7 +207,8 @@ std::vector<std::uint64_t> run(const std::vector<command>& cmds, dstm::znode_tre
           switch (k2 % 4) {
             case 0:
               ops.push_back(op::create(path2, data2, static_cast<create_mode>(m2)));
-              if (!want) e = trial.create(s, path2, static_cast<create_mode>(m2), data2, z, created);
+              if (!want)
+                e = trial.create(s, path2, static_cast<create_mode>(m2), data2, z, created);
               break;
             case 1:
               ops.push_back(op::set(path2, data2, ver));

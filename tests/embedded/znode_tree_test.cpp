@@ -1,11 +1,10 @@
 // Unit tests of dstm::znode_tree. Expected stats, names and error orders were measured on a real
 // ZooKeeper 3.8 server (kazoo against a standalone server); the comments name the observation.
 
-#include <dstm/coordinator/znode_tree.hpp>
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <dstm/coordinator/znode_tree.hpp>
 #include <string>
 #include <vector>
 
@@ -78,10 +77,9 @@ TEST(znode_tree_initial, matches_a_fresh_server) {
   EXPECT_EQ(t.get_acl(1, "/zookeeper/config", nullptr, ec), dstm::read_acl_unsafe());
   EXPECT_EQ(t.get_acl(1, "/", nullptr, ec), dstm::open_acl_unsafe());
   EXPECT_EQ(t.children(1, "/", ec).names, std::vector<std::string>{"zookeeper"});
-  EXPECT_EQ(t.children(1, "/zookeeper", ec).names,
-            (std::vector<std::string>{"config", "quota"}));
-  EXPECT_EQ(t.paths(), (std::vector<std::string>{"/", "/zookeeper", "/zookeeper/config",
-                                                 "/zookeeper/quota"}));
+  EXPECT_EQ(t.children(1, "/zookeeper", ec).names, (std::vector<std::string>{"config", "quota"}));
+  EXPECT_EQ(t.paths(),
+            (std::vector<std::string>{"/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"}));
 }
 
 // ---- sessions and zxids -----------------------------------------------------------------------
@@ -358,9 +356,13 @@ TEST_F(tree_test, close_session_removes_ephemerals_in_one_zxid) {
 
 TEST_F(tree_test, multi_applies_all_ops_under_one_zxid) {
   must_create("/x");
-  const std::vector<op> ops{op::check("/x", 0), op::create("/f", ""), op::create("/f/g", "a"),
-                            op::set("/f/g", "zz", 0), op::create("/f/s-", "", create_mode::persistent_sequential),
-                            op::remove("/x", 0), op::create("/x", "again")};
+  const std::vector<op> ops{op::check("/x", 0),
+                            op::create("/f", ""),
+                            op::create("/f/g", "a"),
+                            op::set("/f/g", "zz", 0),
+                            op::create("/f/s-", "", create_mode::persistent_sequential),
+                            op::remove("/x", 0),
+                            op::create("/x", "again")};
   const auto z = t.last_zxid() + 1;
   auto r = t.multi(s1, ops, ec, fired, 77);
   ASSERT_FALSE(ec) << ec.message();

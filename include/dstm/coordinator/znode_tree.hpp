@@ -529,9 +529,15 @@ class znode_tree {
         case op::kind::create:
           e = prepare_create(session, *s, o.path, o.data, o.mode, o.acls, p, &ov);
           break;
-        case op::kind::remove: e = prepare_remove(*s, o.path, o.version, &ov); break;
-        case op::kind::set: e = prepare_set(*s, o.path, o.version, &ov); break;
-        case op::kind::check: e = prepare_check(*s, o.path, o.version, &ov); break;
+        case op::kind::remove:
+          e = prepare_remove(*s, o.path, o.version, &ov);
+          break;
+        case op::kind::set:
+          e = prepare_set(*s, o.path, o.version, &ov);
+          break;
+        case op::kind::check:
+          e = prepare_check(*s, o.path, o.version, &ov);
+          break;
       }
       if (e) {
         fail_at(i, e);
@@ -546,9 +552,14 @@ class znode_tree {
           apply_create(session, prep[i], zxid, time_ms, fired);
           results[i].path = std::move(prep[i].path);
           break;
-        case op::kind::remove: apply_remove(o.path, zxid, fired); break;
-        case op::kind::set: results[i].stat = apply_set(o.path, o.data, zxid, time_ms, fired); break;
-        case op::kind::check: break;
+        case op::kind::remove:
+          apply_remove(o.path, zxid, fired);
+          break;
+        case op::kind::set:
+          results[i].stat = apply_set(o.path, o.data, zxid, time_ms, fired);
+          break;
+        case op::kind::check:
+          break;
       }
     }
     return results;
@@ -613,9 +624,8 @@ class znode_tree {
     std::string_view data;
     create_mode mode = create_mode::persistent;
   };
-  using watch_table =
-      std::unordered_map<std::string, std::vector<watch_reg>, detail::transparent_string_hash,
-                         std::equal_to<>>;
+  using watch_table = std::unordered_map<std::string, std::vector<watch_reg>,
+                                         detail::transparent_string_hash, std::equal_to<>>;
 
   static std::int32_t next_version(std::int32_t v) {
     // Java int arithmetic: wraps.
@@ -640,11 +650,11 @@ class znode_tree {
     n.st.data_length = static_cast<std::int32_t>(n.data.size());
     std::uint64_t h = detail::hash_combine(n.path_hash, n.data_hash);
     h = detail::hash_combine(h, n.acl_hash);
-    for (std::int64_t v : {n.st.czxid, n.st.mzxid, n.st.pzxid, n.st.ctime, n.st.mtime,
-                           std::int64_t{n.st.version}, std::int64_t{n.st.cversion},
-                           std::int64_t{n.st.aversion}, n.st.ephemeral_owner,
-                           std::int64_t{n.st.data_length}, std::int64_t{n.st.num_children},
-                           std::int64_t{n.creates}}) {
+    for (std::int64_t v :
+         {n.st.czxid, n.st.mzxid, n.st.pzxid, n.st.ctime, n.st.mtime, std::int64_t{n.st.version},
+          std::int64_t{n.st.cversion}, std::int64_t{n.st.aversion}, n.st.ephemeral_owner,
+          std::int64_t{n.st.data_length}, std::int64_t{n.st.num_children},
+          std::int64_t{n.creates}}) {
       h = detail::hash_combine(h, static_cast<std::uint64_t>(v));
     }
     n.hash = h;
@@ -678,7 +688,8 @@ class znode_tree {
       case op::kind::check:
         if (auto e = validate_path(path)) return e;
         break;
-      default: return bad;
+      default:
+        return bad;
     }
     if (data.size() > max_data_size) return bad;
     return {};
@@ -723,8 +734,8 @@ class znode_tree {
     auto it = nodes_.find(path);
     if (it == nodes_.end()) return {};
     const znode& n = it->second;
-    return {true, n.st.version, n.st.aversion, n.creates, n.st.num_children,
-            n.st.ephemeral_owner, &n.acls};
+    return {true,   n.st.version, n.st.aversion, n.creates, n.st.num_children, n.st.ephemeral_owner,
+            &n.acls};
   }
 
   /// CheckACL: an empty ACL admits everyone; otherwise some entry sharing a bit with `perm`
@@ -798,9 +809,9 @@ class znode_tree {
     return out;
   }
 
-  std::error_code prepare_create(std::int64_t session, const session_info& s,
-                                 std::string_view path, std::string_view data, create_mode mode,
-                                 const acl_list& acls, prepared& out, overlay* ov) const {
+  std::error_code prepare_create(std::int64_t session, const session_info& s, std::string_view path,
+                                 std::string_view data, create_mode mode, const acl_list& acls,
+                                 prepared& out, overlay* ov) const {
     std::error_code ec;
     out.acls = fixup_acl(s, acls, ec);
     if (ec) return ec;
@@ -832,8 +843,8 @@ class znode_tree {
     return {};
   }
 
-  std::error_code prepare_remove(const session_info& s, std::string_view path,
-                                 std::int32_t version, overlay* ov) const {
+  std::error_code prepare_remove(const session_info& s, std::string_view path, std::int32_t version,
+                                 overlay* ov) const {
     if (special_path(path)) return make_error_code(coordinator_errc::bad_arguments);
     const std::string_view parent = parent_of(path);
     const view p = lookup(parent, ov);
@@ -874,8 +885,8 @@ class znode_tree {
     return {};
   }
 
-  std::error_code prepare_check(const session_info& s, std::string_view path,
-                                std::int32_t version, const overlay* ov) const {
+  std::error_code prepare_check(const session_info& s, std::string_view path, std::int32_t version,
+                                const overlay* ov) const {
     const view n = lookup(path, ov);
     if (!n.exists) return make_error_code(coordinator_errc::no_node);
     if (!permitted(*n.acls, perms::read, s)) {
