@@ -92,7 +92,7 @@ class history_error : public dstm::error {
   std::string message_;
 };
 
-namespace detail {
+namespace detail::hist {
 
 /// Checks the pairing rules a history must follow, event by event: an invoke only by a process
 /// with nothing pending; a completion only for the process's pending operation, with its `f`
@@ -236,7 +236,7 @@ inline void write_json_value(std::string& out, const nlohmann::json& j) {
   }
 }
 
-}  // namespace detail
+}  // namespace detail::hist
 
 /// Parses a history from JSON-lines text. Blank lines are allowed only at the end, so that the
 /// line numbers in errors and in the checkers' explanations are the event's index + 1.
@@ -245,7 +245,7 @@ inline void write_json_value(std::string& out, const nlohmann::json& j) {
 inline history parse_history(std::string_view text) {
   history h;
   h.reserve(text.size() / 56);  // a typical event line is 55-70 bytes
-  detail::pairing_validator validator;
+  detail::hist::pairing_validator validator;
   std::size_t line = 0;
   std::size_t blank_line = 0;  // first blank line not yet followed by an event
   std::size_t pos = 0;
@@ -262,13 +262,13 @@ inline history parse_history(std::string_view text) {
     if (blank_line != 0)
       throw history_error(blank_line, "blank line inside the history (only trailing ones are "
                                       "allowed)");
-    detail::raw_event raw;
-    detail::line_reader reader(line_text);
+    detail::hist::raw_event raw;
+    detail::hist::history_line_reader reader(line_text);
     if (reader.read(raw)) {
       h.push_back(event{raw.process, static_cast<event_type>(raw.type), std::move(raw.f),
                         std::move(raw.key), std::move(raw.value), raw.time});
     } else {
-      h.push_back(detail::event_from_json_line(line_text, line));
+      h.push_back(detail::hist::event_from_json_line(line_text, line));
     }
     validator.next(h.back(), line);
   }
@@ -300,7 +300,7 @@ inline std::string to_json_line(const event& e) {
     out += nlohmann::json(e.key).dump();
   }
   out += ", \"value\": ";
-  detail::write_json_value(out, e.value);
+  detail::hist::write_json_value(out, e.value);
   if (e.time != 0) {
     out += ", \"time\": ";
     out += std::to_string(e.time);
@@ -362,7 +362,7 @@ class recorder {
 
   mutable std::mutex mutex_;
   history events_;
-  detail::pairing_validator validator_;
+  detail::hist::pairing_validator validator_;
 };
 
 }  // namespace dstm::check

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace dstm::check::detail {
+namespace dstm::check::detail::hist {
 
 /// The fields of one event as this reader sees them; `type` is 0..3 in `event_type`'s order.
 struct raw_event {
@@ -26,9 +26,9 @@ struct raw_event {
   std::int64_t time = 0;
 };
 
-class line_reader {
+class history_line_reader {
  public:
-  explicit line_reader(std::string_view line) noexcept : p_(line.data()), end_(p_ + line.size()) {}
+  explicit history_line_reader(std::string_view line) noexcept : p_(line.data()), end_(p_ + line.size()) {}
 
   /// Fills `out` and returns true when the line is in the common shape; false means "ask the
   /// full parser" (the line may still be valid JSON, or it may be an error to report).
@@ -204,4 +204,4 @@ class line_reader {
   const char* end_;
 };
 
-}  // namespace dstm::check::detail
+}  // namespace dstm::check::detail::hist
