@@ -19,7 +19,7 @@ using kind = dstm::znode_tree::watch_kind;
 constexpr std::int64_t s1 = 0x100;
 constexpr std::int64_t s2 = 0x200;
 
-class tree_test : public ::testing::Test {
+class znode_tree_ops : public ::testing::Test {
  protected:
   void SetUp() override {
     t.open_session(s1);
@@ -99,7 +99,7 @@ TEST(znode_tree_sessions, open_and_close_take_a_zxid_like_the_server) {
   EXPECT_THROW(t.open_session(0), std::invalid_argument);
 }
 
-TEST_F(tree_test, unknown_session_is_expired_and_takes_no_zxid) {
+TEST_F(znode_tree_ops, unknown_session_is_expired_and_takes_no_zxid) {
   const auto z = t.last_zxid();
   std::error_code e;
   t.create(99, "/x", "", create_mode::persistent, dstm::open_acl_unsafe(), nullptr, e, fired, 0);
@@ -127,7 +127,7 @@ TEST_F(tree_test, unknown_session_is_expired_and_takes_no_zxid) {
   EXPECT_EQ(t.add_auth(99, "digest", "a:b"), coordinator_errc::session_expired);
 }
 
-TEST_F(tree_test, failed_writes_take_a_zxid_client_side_rejections_do_not) {
+TEST_F(znode_tree_ops, failed_writes_take_a_zxid_client_side_rejections_do_not) {
   // Server: create /a at 3, a failing create of /a takes 4, /b is created at 5; a set with a
   // bad version takes 6; a failing multi takes one more.
   must_create("/a", "x");
@@ -163,7 +163,7 @@ TEST_F(tree_test, failed_writes_take_a_zxid_client_side_rejections_do_not) {
 
 // ---- create -----------------------------------------------------------------------------------
 
-TEST_F(tree_test, create_sets_stats_and_bumps_the_parent) {
+TEST_F(znode_tree_ops, create_sets_stats_and_bumps_the_parent) {
   const auto root_before = st("/");
   dstm::stat out;
   const auto path = t.create(s1, "/a", "xyz", create_mode::persistent, dstm::open_acl_unsafe(),
@@ -194,7 +194,7 @@ TEST_F(tree_test, create_sets_stats_and_bumps_the_parent) {
   EXPECT_EQ(t.node_count(), 5u);
 }
 
-TEST_F(tree_test, create_errors_in_server_order) {
+TEST_F(znode_tree_ops, create_errors_in_server_order) {
   create("/missing/x");
   EXPECT_EQ(ec, coordinator_errc::no_node);
   // invalid_acl is checked before the parent (server: InvalidACL for /missing/x + world:foo).
@@ -215,7 +215,7 @@ TEST_F(tree_test, create_errors_in_server_order) {
   }
 }
 
-TEST_F(tree_test, sequential_names_count_creations_not_deletions) {
+TEST_F(znode_tree_ops, sequential_names_count_creations_not_deletions) {
   // Server: multi {create /f, create /f/g}; delete /f/g -> /f cversion 2; then a sequential
   // child of /f is named ...0000000001 (one creation so far).
   must_create("/f");
@@ -244,7 +244,7 @@ TEST_F(tree_test, sequential_names_count_creations_not_deletions) {
 
 // ---- set ----------------------------------------------------------------------------------
 
-TEST_F(tree_test, set_bumps_version_and_mzxid) {
+TEST_F(znode_tree_ops, set_bumps_version_and_mzxid) {
   must_create("/a", "1");
   const auto before = st("/a");
   auto s = t.set(s1, "/a", "22", 0, ec, fired, 5000);
@@ -277,7 +277,7 @@ TEST_F(tree_test, set_bumps_version_and_mzxid) {
 
 // ---- remove -------------------------------------------------------------------------------
 
-TEST_F(tree_test, remove_checks_version_then_children) {
+TEST_F(znode_tree_ops, remove_checks_version_then_children) {
   must_create("/p");
   must_create("/p/c");
   t.remove(s1, "/p", 7, ec, fired);  // server: BadVersion before NotEmpty
@@ -303,7 +303,7 @@ TEST_F(tree_test, remove_checks_version_then_children) {
   EXPECT_EQ(t.node_count(), 4u);
 }
 
-TEST_F(tree_test, built_in_nodes_cannot_be_removed) {
+TEST_F(znode_tree_ops, built_in_nodes_cannot_be_removed) {
   for (const char* p : {"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"}) {
     const auto z = t.last_zxid();
     t.remove(s1, p, -1, ec, fired);
@@ -317,7 +317,7 @@ TEST_F(tree_test, built_in_nodes_cannot_be_removed) {
 
 // ---- ephemerals and sessions ------------------------------------------------------------
 
-TEST_F(tree_test, close_session_removes_ephemerals_in_one_zxid) {
+TEST_F(znode_tree_ops, close_session_removes_ephemerals_in_one_zxid) {
   must_create("/h");
   create("/h/e1", "", create_mode::ephemeral, dstm::open_acl_unsafe(), s2);
   ASSERT_FALSE(ec);
@@ -354,7 +354,7 @@ TEST_F(tree_test, close_session_removes_ephemerals_in_one_zxid) {
 
 // ---- multi --------------------------------------------------------------------------------
 
-TEST_F(tree_test, multi_applies_all_ops_under_one_zxid) {
+TEST_F(znode_tree_ops, multi_applies_all_ops_under_one_zxid) {
   must_create("/x");
   const std::vector<op> ops{op::check("/x", 0),
                             op::create("/f", ""),
@@ -388,7 +388,7 @@ TEST_F(tree_test, multi_applies_all_ops_under_one_zxid) {
   EXPECT_EQ(t.get(s1, "/x", e).data, "again");
 }
 
-TEST_F(tree_test, failed_multi_changes_nothing_and_reports_per_op) {
+TEST_F(znode_tree_ops, failed_multi_changes_nothing_and_reports_per_op) {
   must_create("/x", "v");
   t.add_watch(s2, "/x", kind::data, 9);
   const auto digest = t.digest();
@@ -421,7 +421,7 @@ TEST_F(tree_test, failed_multi_changes_nothing_and_reports_per_op) {
   EXPECT_EQ(u.digest(), t.digest());
 }
 
-TEST_F(tree_test, multi_edge_cases) {
+TEST_F(znode_tree_ops, multi_edge_cases) {
   // Empty multi: succeeds, takes a zxid (server: the next create's czxid skipped one).
   auto z = t.last_zxid();
   auto r = t.multi(s1, {}, ec, fired, 0);
@@ -468,7 +468,7 @@ TEST_F(tree_test, multi_edge_cases) {
 
 // ---- watches ------------------------------------------------------------------------------
 
-TEST_F(tree_test, watches_trigger_like_the_server) {
+TEST_F(znode_tree_ops, watches_trigger_like_the_server) {
   t.add_watch(s2, "/w", kind::exists, 1);  // on a missing node: fires on creation
   t.add_watch(s2, "/", kind::child, 2);
   must_create("/w", "a");
@@ -526,7 +526,7 @@ TEST_F(tree_test, watches_trigger_like_the_server) {
   EXPECT_EQ(t.watch_count(), 0u);
 }
 
-TEST_F(tree_test, watches_in_a_multi_fire_in_op_order_and_set_acl_fires_none) {
+TEST_F(znode_tree_ops, watches_in_a_multi_fire_in_op_order_and_set_acl_fires_none) {
   must_create("/a");
   t.add_watch(s2, "/a", kind::data, 1);
   t.add_watch(s2, "/b", kind::exists, 2);
@@ -585,7 +585,7 @@ TEST(znode_tree_digest, sha1_base64_and_digest_ids) {
   EXPECT_EQ(dstm::digest_id("bob"), "bob:SBgazSKz7a68ikR4aKfffOYpkgo=");
 }
 
-TEST_F(tree_test, digest_acl_guards_every_op_but_exists) {
+TEST_F(znode_tree_ops, digest_acl_guards_every_op_but_exists) {
   ASSERT_FALSE(t.add_auth(s1, "digest", "user:password"));
   const dstm::acl_list secret{{dstm::perms::all, "digest", dstm::digest_id("user:password")}};
   create("/d", "secret", create_mode::persistent, secret);
@@ -623,7 +623,7 @@ TEST_F(tree_test, digest_acl_guards_every_op_but_exists) {
   EXPECT_FALSE(t.add_auth(s2, "ip", "127.0.0.1"));
 }
 
-TEST_F(tree_test, acl_validation_and_auth_expansion) {
+TEST_F(znode_tree_ops, acl_validation_and_auth_expansion) {
   const auto try_acl = [&](dstm::acl_list acls) {
     create("/n", "", create_mode::persistent, acls, s2);
     const auto e = ec;
@@ -672,7 +672,7 @@ TEST_F(tree_test, acl_validation_and_auth_expansion) {
   EXPECT_EQ(e, coordinator_errc::not_authorized);
 }
 
-TEST_F(tree_test, permission_bits_per_operation) {
+TEST_F(znode_tree_ops, permission_bits_per_operation) {
   using acl = dstm::acl;
   // Read-only node: reads fine, no create/delete of children, no set, no set_acl.
   create("/ro", "", create_mode::persistent, {acl{dstm::perms::read, "world", "anyone"}});
@@ -725,7 +725,7 @@ TEST_F(tree_test, permission_bits_per_operation) {
 
 // ---- reads ---------------------------------------------------------------------------------
 
-TEST_F(tree_test, reads_report_errors) {
+TEST_F(znode_tree_ops, reads_report_errors) {
   std::error_code e;
   t.get(s1, "/nope", e);
   EXPECT_EQ(e, coordinator_errc::no_node);
@@ -751,7 +751,7 @@ TEST_F(tree_test, reads_report_errors) {
   EXPECT_EQ(s, st("/k"));
 }
 
-TEST_F(tree_test, digest_tracks_state) {
+TEST_F(znode_tree_ops, digest_tracks_state) {
   dstm::znode_tree u;
   u.open_session(s1);
   u.open_session(s2);
