@@ -1,0 +1,133 @@
+// The physical limits: raw ZooKeeper operations through the same C client (via
+// dstm::zookeeper::coordinator) against a server this program starts. Every later dstm figure
+// is divided by one of these, measured in the same run.
+//
+//   build/bin/bench_zookeeper_raw                 fsync on (ZooKeeper's default)
+//   DSTM_BENCH_FSYNC=0 build/bin/bench_zookeeper_raw
+//
+// Counters: items_per_second is operations (or committed CASes) per second; the CAS loop also
+// reports retries per success.
+#include <benchmark/benchmark.h>
+#include <dstm/testing/zookeeper_server.hpp>
+#include <dstm/zookeeper.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+dstm::testing::zookeeper_server* server = nullptr;
+std::shared_ptr<dstm::zookeeper::coordinator> shared_session;  // PipelinedSets' one session
+
+std::shared_ptr<dstm::zookeeper::coordinator> session() {
+  return std::make_shared<dstm::zookeeper::coordinator>(server->connect_string());
+}
+
+void ensure(dstm::zookeeper::coordinator& zk, const std::string& path, const std::string& data) {
+  std::error_code ec;
+  zk.create(path, data, dstm::create_mode::persistent, ec);
+  if (ec && ec != dstm::coordinator_errc::node_exists) throw dstm::coordinator_error(ec, path);
+}
+
+void Get(benchmark::State& state) {
+  auto zk = session();
+  ensure(*zk, "/bench-get", std::string(64, 'x'));
+  for (auto _ : state) benchmark::DoNotOptimize(zk->get("/bench-get"));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(Get)->UseRealTime();
+
+void SetWithVersion(benchmark::State& state) {
+  auto zk = session();
+  ensure(*zk, "/bench-set", "0");
+  auto version = zk->get("/bench-set").stat.version;
+  for (auto _ : state) version = zk->set("/bench-set", std::string(64, 'y'), version).version;
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(SetWithVersion)->UseRealTime();
+
+// The commit of a write transaction over k refs: k version checks and k versioned sets.
+void MultiChecksAndSets(benchmark::State& state) {
+  const int k = static_cast<int>(state.range(0));
+  auto zk = session();
+  std::vector<std::string> checked, written;
+  std::vector<std::int32_t> versions;
+  for (int i = 0; i < k; ++i) {
+    checked.push_back("/bench-multi-c" + std::to_string(i));
+    written.push_back("/bench-multi-w" + std::to_string(i));
+    ensure(*zk, checked.back(), "0");
+    ensure(*zk, written.back(), "0");
+    versions.push_back(zk->get(written.back()).stat.version);
+  }
+  std::vector<std::int32_t> checked_versions;
+  for (auto& p : checked) checked_versions.push_back(zk->get(p).stat.version);
+  std::vector<dstm::op> ops;
+  for (auto _ : state) {
+    ops.clear();
+    for (int i = 0; i < k; ++i) ops.push_back(dstm::op::check(checked[i], checked_versions[i]));
+    for (int i = 0; i < k; ++i) ops.push_back(dstm::op::set(written[i], std::string(64, 'z'), versions[i]));
+    auto results = zk->multi(ops);
+    for (int i = 0; i < k; ++i) versions[i] = results[k + i].stat.version;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(MultiChecksAndSets)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->UseRealTime();
+
+// T clients (sessions) incrementing one node with get + versioned set, retrying on conflict.
+void CasLoop(benchmark::State& state) {
+  static std::atomic<std::uint64_t> retries{0};
+  if (state.thread_index() == 0) {
+    auto zk = session();
+    ensure(*zk, "/bench-cas", "0");
+    retries = 0;
+  }
+  auto zk = session();
+  std::uint64_t successes = 0;
+  for (auto _ : state) {
+    for (;;) {
+      auto n = zk->get("/bench-cas");
+      std::error_code ec;
+      zk->set("/bench-cas", std::to_string(std::stoll(n.data) + 1), n.stat.version, ec);
+      if (!ec) break;
+      if (ec != dstm::coordinator_errc::bad_version) throw dstm::coordinator_error(ec, "cas");
+      ++retries;
+    }
+    ++successes;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(successes));
+  if (state.thread_index() == 0) {
+    state.counters["retries_per_success"] = benchmark::Counter(
+        static_cast<double>(retries.load()) / static_cast<double>(successes * state.threads()));
+  }
+}
+BENCHMARK(CasLoop)->Threads(1)->Threads(4)->Threads(8)->UseRealTime();
+
+// Many threads sharing ONE session, each setting its own node: the session pipelines them.
+void PipelinedSets(benchmark::State& state) {
+  auto& shared = shared_session;
+  const auto path = "/bench-pipe-" + std::to_string(state.thread_index());
+  ensure(*shared, path, "0");
+  for (auto _ : state) shared->set(path, std::string(64, 'p'));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(PipelinedSets)->Threads(1)->Threads(8)->Threads(32)->UseRealTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  dstm::testing::zookeeper_server::options opts;
+  const char* fsync = std::getenv("DSTM_BENCH_FSYNC");
+  opts.force_sync = !(fsync && std::string(fsync) == "0");
+  dstm::testing::zookeeper_server zk(opts);
+  server = &zk;
+  shared_session = session();
+  benchmark::AddCustomContext("zookeeper_fsync", opts.force_sync ? "on" : "off");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  shared_session.reset();
+  return 0;
+}
