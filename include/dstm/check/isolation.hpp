@@ -317,21 +317,36 @@ class isolation_analysis {
     return h_.branches()[b].elements;
   }
 
+  // Per branch element: its writer's transaction id, with `intermediate_bit` set when that was
+  // not the writer's last append to the key; `no_writer` for values nobody appended.
+  static constexpr std::uint32_t intermediate_bit = 0x80000000u;
+  static constexpr std::uint32_t no_writer = 0x7FFFFFFFu;
+
+  std::span<const std::uint32_t> element_writers(std::uint32_t branch) const {
+    return std::span<const std::uint32_t>(element_writers_)
+        .subspan(element_offsets_[branch], element_offsets_[branch + 1] - element_offsets_[branch]);
+  }
+
+  // The transaction that appended main[i] to key, or none.
+  std::uint32_t main_writer(std::uint32_t key, std::size_t i) const {
+    const std::uint32_t w = element_writers(main_[key])[i] & ~intermediate_bit;
+    return w == no_writer ? none : w;
+  }
+
   // The first position >= from in key's main list whose writer is a graph node, or size.
   std::size_t next_node_pos(std::uint32_t key, std::size_t from) const {
-    const auto main = main_list(key);
-    for (std::size_t i = from; i < main.size(); ++i) {
-      const std::uint32_t w = writer_of(key, main[i]);
+    const std::size_t n = main_list(key).size();
+    for (std::size_t i = from; i < n; ++i) {
+      const std::uint32_t w = main_writer(key, i);
       if (w != none && node(w)) return i;
     }
-    return main.size();
+    return n;
   }
 
   // The last position < before in key's main list whose writer is a graph node, or npos.
   std::size_t prev_node_pos(std::uint32_t key, std::size_t before) const {
-    const auto main = main_list(key);
     for (std::size_t i = before; i-- > 0;) {
-      const std::uint32_t w = writer_of(key, main[i]);
+      const std::uint32_t w = main_writer(key, i);
       if (w != none && node(w)) return i;
     }
     return static_cast<std::size_t>(-1);
@@ -352,6 +367,14 @@ class isolation_analysis {
     first_garbage_.assign(branches.size(), none);
     duplicate_at_.assign(branches.size(), none);
     write_pos_.assign(writes.size(), -1);
+    element_offsets_.assign(branches.size() + 1, 0);
+    for (std::size_t b = 0; b < branches.size(); ++b) {
+      element_offsets_[b + 1] = element_offsets_[b] + branches[b].elements.size();
+    }
+    element_writers_.assign(element_offsets_.back(), no_writer);
+    if (h_.txns().size() >= no_writer) {
+      throw isolation_input_error(0, "more than 2^31 transactions: too many to check");
+    }
 
     // Version orders: each key's longest branch; the others are incompatible reads.
     for (std::uint32_t k = 0; k < nkeys; ++k) {
@@ -422,10 +445,10 @@ class isolation_analysis {
 
     // ww: consecutive appends in each version order; the last one precedes unobserved appends.
     for (std::uint32_t k = 0; k < nkeys; ++k) {
-      const auto main = main_list(k);
+      const std::size_t n = main_list(k).size();
       std::uint32_t prev = none;
-      for (std::int64_t v : main) {
-        const std::uint32_t w = writer_of(k, v);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t w = main_writer(k, i);
         if (w == none || !node(w)) continue;
         if (prev != none) add_edge(prev, w, edge_ww);
         prev = w;
@@ -481,10 +504,10 @@ class isolation_analysis {
             }
           }
           const std::int64_t last = list[len - 1];
-          const std::uint32_t lw = h_.find_write(k, last);
-          if (lw != transaction_history::no_write && !h_.writes()[lw].final_write &&
-              h_.writes()[lw].txn != tx && want_example(anomaly_kind::g1b)) {
-            const std::uint32_t w = h_.writes()[lw].txn;
+          const std::uint32_t lw = element_writers(b)[len - 1];
+          if ((lw & intermediate_bit) != 0 && (lw & ~intermediate_bit) != tx &&
+              want_example(anomaly_kind::g1b)) {
+            const std::uint32_t w = lw & ~intermediate_bit;
             example(anomaly_kind::g1b,
                     t(tx) + " read " + key(k) + " = " + list_text(list) + ", ending in " +
                         std::to_string(last) + ", an intermediate append of " + t(w) + " (" +
@@ -510,14 +533,14 @@ class isolation_analysis {
           rmws.push_back({k, compatible ? main_[k] : b, len, tx});
         }
         if (!compatible) continue;
-        const auto main = main_list(k);
+        const std::size_t main_size = main_list(k).size();
         if (len > 0) {
-          const std::uint32_t w = writer_of(k, main[len - 1]);
+          const std::uint32_t w = main_writer(k, len - 1);
           if (w != none) add_edge(w, tx, edge_wr);
         }
         const std::size_t next = next_node_pos(k, len);
-        if (next < main.size()) {
-          add_edge(tx, writer_of(k, main[next]), edge_rw);
+        if (next < main_size) {
+          add_edge(tx, main_writer(k, next), edge_rw);
         } else {
           for (std::uint32_t u : unobserved(k)) add_edge(tx, u, edge_rw);
         }
@@ -537,11 +560,16 @@ class isolation_analysis {
   // positions of a branch.
   void walk_branch(std::uint32_t b, bool is_main) {
     const list_branch& br = h_.branches()[b];
+    std::uint32_t* writers = element_writers_.data() + element_offsets_[b];
     std::unordered_set<std::int64_t> seen_elsewhere;  // garbage values, and non-main branches
     for (std::size_t i = 0; i < br.elements.size(); ++i) {
       const std::int64_t e = br.elements[i];
       const std::uint32_t w = h_.find_write(br.key, e);
       bool duplicate = false;
+      if (w != transaction_history::no_write) {
+        const write_record& rec = h_.writes()[w];
+        writers[i] = rec.txn | (rec.final_write ? 0 : intermediate_bit);
+      }
       if (w == transaction_history::no_write) {
         if (first_garbage_[b] == none) first_garbage_[b] = static_cast<std::uint32_t>(i);
         duplicate = !seen_elsewhere.insert(e).second;
@@ -566,6 +594,13 @@ class isolation_analysis {
     std::sort(rmws.begin(), rmws.end(), [](const Rmw& a, const Rmw& b) {
       return std::tie(a.key, a.branch, a.length, a.txn) < std::tie(b.key, b.branch, b.length, b.txn);
     });
+    // A transaction reading the key twice before writing it is one reader, not two.
+    rmws.erase(std::unique(rmws.begin(), rmws.end(),
+                           [](const Rmw& a, const Rmw& b) {
+                             return a.key == b.key && a.branch == b.branch &&
+                                    a.length == b.length && a.txn == b.txn;
+                           }),
+               rmws.end());
     for (std::size_t i = 0; i < rmws.size();) {
       std::size_t j = i + 1;
       while (j < rmws.size() && rmws[j].key == rmws[i].key && rmws[j].branch == rmws[i].branch &&
@@ -950,7 +985,7 @@ class isolation_analysis {
         const auto main = main_list(k);
         if (write_pos_[w] >= 0) {
           const std::size_t p = prev_node_pos(k, static_cast<std::size_t>(write_pos_[w]));
-          if (p != static_cast<std::size_t>(-1) && writer_of(k, main[p]) == a) {
+          if (p != static_cast<std::size_t>(-1) && main_writer(k, p) == a) {
             d.key = key(k);
             d.explanation = t(b) + " appended " + std::to_string(op.value) + " to " + key(k) +
                             " after " + t(a) + " appended " + std::to_string(main[p]) + " (" +
@@ -959,7 +994,7 @@ class isolation_analysis {
           }
         } else if (write_pos_[w] == -1) {
           const std::size_t p = prev_node_pos(k, main.size());
-          if (p != static_cast<std::size_t>(-1) && writer_of(k, main[p]) == a) {
+          if (p != static_cast<std::size_t>(-1) && main_writer(k, p) == a) {
             d.key = key(k);
             d.explanation = t(b) + " appended " + std::to_string(op.value) + " to " + key(k) +
                             ", which no read observed, so after " + t(a) + "'s " +
@@ -990,7 +1025,7 @@ class isolation_analysis {
       }
       const std::size_t next = next_node_pos(k, list.size());
       if (next < main.size()) {
-        if (writer_of(k, main[next]) == b) {
+        if (main_writer(k, next) == b) {
           d.key = key(k);
           d.explanation = t(a) + " read " + key(k) + " = " + list_text(list) +
                           ", which did not include " + t(b) + "'s append of " +
@@ -1129,6 +1164,8 @@ class isolation_analysis {
   std::vector<std::uint32_t> first_garbage_;  // per branch: first element nobody wrote
   std::vector<std::uint32_t> duplicate_at_;   // per branch: first repeated element
   std::vector<std::int64_t> write_pos_;       // per write: position in main; -1 unseen; -2 elsewhere
+  std::vector<std::size_t> element_offsets_;    // per branch, into element_writers_
+  std::vector<std::uint32_t> element_writers_;  // per branch element, see intermediate_bit
   std::vector<std::uint32_t> unobserved_offsets_;
   std::vector<std::uint32_t> unobserved_txns_;
 

@@ -128,7 +128,7 @@ class json_cursor {
 
   /// Consumes `c` or throws "expected <what>".
   void expect(char c, const char* what) {
-    if (!try_consume(c)) fail(std::string("expected ") + what);
+    if (!try_consume(c)) fail_expected(what);
   }
 
   /// Consumes the literal `null` if it comes next.
@@ -156,44 +156,86 @@ class json_cursor {
       negative = true;
       ++p_;
     }
-    if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected an integer");
+    const char* digits = p_;
     std::uint64_t magnitude = 0;
-    constexpr std::uint64_t limit = std::uint64_t{1} << 63;
-    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
-      const auto digit = static_cast<std::uint64_t>(*p_ - '0');
-      if (magnitude > (limit - digit) / 10) {
-        p_ = start;
-        fail("integer out of the 64-bit range");
-      }
-      magnitude = magnitude * 10 + digit;
+    // Up to 18 digits cannot overflow, so the common case needs no range check per digit.
+    while (p_ != end_ && static_cast<unsigned char>(*p_ - '0') < 10) {
+      magnitude = magnitude * 10 + static_cast<std::uint64_t>(*p_ - '0');
       ++p_;
+      if (p_ - digits > 18) return long_integer(start, negative);
     }
+    if (p_ == digits) fail_at(start, "expected an integer");
     if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) {
-      p_ = start;
-      fail("expected an integer, found a fractional number");
+      fail_at(start, "expected an integer, found a fractional number");
     }
-    if (!negative && magnitude == limit) {
-      p_ = start;
-      fail("integer out of the 64-bit range");
-    }
-    return negative ? static_cast<std::int64_t>(~magnitude + 1) : static_cast<std::int64_t>(magnitude);
+    return negative ? -static_cast<std::int64_t>(magnitude) : static_cast<std::int64_t>(magnitude);
   }
 
   /// Parses a string. The view points into the text when the string has no escapes, otherwise
   /// into `scratch` (decoded, UTF-8); either way it is valid until the next call using `scratch`.
   std::string_view string(std::string& scratch) {
     skip_ws();
-    if (p_ == end_ || *p_ != '"') fail("expected a string");
+    if (p_ == end_ || *p_ != '"') fail_expected("a string");
     ++p_;
     const char* start = p_;
-    while (p_ != end_ && *p_ != '"' && *p_ != '\\') {
-      if (static_cast<unsigned char>(*p_) < 0x20) fail("control character inside a string");
+    while (p_ != end_ && static_cast<unsigned char>(*p_) >= 0x20 && *p_ != '"' && *p_ != '\\') {
       ++p_;
     }
-    if (p_ == end_) fail("unterminated string");
-    if (*p_ == '"') {
+    if (p_ != end_ && *p_ == '"') {
       return {start, static_cast<std::size_t>(p_++ - start)};
     }
+    return escaped_string(start, scratch);
+  }
+  /// Skips one value of any type (nested arrays and objects included).
+  void skip_value() {
+    std::string scratch;
+    skip_value(scratch, 0);
+  }
+
+  /// The 1-based column of the cursor.
+  std::size_t column() const noexcept { return static_cast<std::size_t>(p_ - begin_) + 1; }
+
+  /// Throws `json_syntax_error` at the cursor's column.
+  [[noreturn]] void fail(const std::string& reason) const { throw json_syntax_error(column(), reason); }
+
+  /// Throws `json_syntax_error` at an earlier `column()` (the start of what was wrong).
+  [[noreturn]] void fail_at_column(std::size_t column, const std::string& reason) const {
+    throw json_syntax_error(column, reason);
+  }
+
+ private:
+  static constexpr int max_depth = 256;
+
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_expected(const char* what) const {
+    fail(std::string("expected ") + what);
+  }
+
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_at(const char* where, const char* reason) {
+    p_ = where;
+    fail(reason);
+  }
+
+  [[gnu::cold, gnu::noinline]] std::int64_t long_integer(const char* start, bool negative) {
+    p_ = start + (negative ? 1 : 0);
+    std::uint64_t magnitude = 0;
+    constexpr std::uint64_t limit = std::uint64_t{1} << 63;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+      const auto digit = static_cast<std::uint64_t>(*p_ - '0');
+      if (magnitude > (limit - digit) / 10) fail_at(start, "integer out of the 64-bit range");
+      magnitude = magnitude * 10 + digit;
+      ++p_;
+    }
+    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) {
+      fail_at(start, "expected an integer, found a fractional number");
+    }
+    if (!negative && magnitude == limit) fail_at(start, "integer out of the 64-bit range");
+    return negative ? static_cast<std::int64_t>(~magnitude + 1) : static_cast<std::int64_t>(magnitude);
+  }
+
+  [[gnu::cold, gnu::noinline]] std::string_view escaped_string(const char* start,
+                                                               std::string& scratch) {
+    if (p_ == end_) fail("unterminated string");
+    if (*p_ != '\\') fail("control character inside a string");
     scratch.assign(start, p_);
     while (p_ != end_ && *p_ != '"') {
       const char c = *p_++;
@@ -221,23 +263,11 @@ class json_cursor {
     return scratch;
   }
 
-  /// Skips one value of any type (nested arrays and objects included).
-  void skip_value() {
-    std::string scratch;
-    skip_value(scratch, 0);
-  }
-
-  /// The 1-based column of the cursor.
-  std::size_t column() const noexcept { return static_cast<std::size_t>(p_ - begin_) + 1; }
-
-  /// Throws `json_syntax_error` at the cursor's column.
-  [[noreturn]] void fail(const std::string& reason) const { throw json_syntax_error(column(), reason); }
-
- private:
-  static constexpr int max_depth = 256;
-
   void skip_ws() noexcept {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+    while (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ' &&
+           (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) {
+      ++p_;
+    }
   }
 
   void skip_value(std::string& scratch, int depth) {

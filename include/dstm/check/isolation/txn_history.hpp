@@ -117,6 +117,11 @@ inline std::uint64_t mix64(std::uint64_t x) noexcept {
   return x ^ (x >> 31);
 }
 
+/// Fibonacci hashing: one multiply; the high bits are well mixed, so take those.
+inline std::uint64_t fib_hash(std::uint64_t x) noexcept {
+  return (x * 0x9E3779B97F4A7C15ULL) >> 29;
+}
+
 inline std::uint64_t hash_bytes(std::string_view s) noexcept {
   std::uint64_t h = 0xCBF29CE484222325ULL ^ s.size();
   std::size_t i = 0;
@@ -134,10 +139,22 @@ inline std::uint64_t hash_bytes(std::string_view s) noexcept {
 class key_table {
  public:
   std::uint32_t intern_int(std::int64_t k) {
-    char bytes[9];
-    bytes[0] = 'i';
-    std::memcpy(bytes + 1, &k, 8);
-    return intern({bytes, 9});
+    // Integer keys skip the byte-string table: one probe sequence over (key, id) pairs.
+    if ((int_count_ + 1) * 2 > int_slots_.size()) grow_ints();
+    const std::size_t mask = int_slots_.size() - 1;
+    for (std::size_t i = fib_hash(static_cast<std::uint64_t>(k)) & mask;; i = (i + 1) & mask) {
+      int_slot& s = int_slots_[i];
+      if (s.id_plus1 == 0) {
+        char bytes[9];
+        bytes[0] = 'i';
+        std::memcpy(bytes + 1, &k, 8);
+        s.key = k;
+        s.id_plus1 = intern({bytes, 9}) + 1;
+        ++int_count_;
+        return s.id_plus1 - 1;
+      }
+      if (s.key == k) return s.id_plus1 - 1;
+    }
   }
   std::uint32_t intern_string(std::string_view k) {
     scratch_.assign(1, 's');
@@ -187,6 +204,24 @@ class key_table {
     slots_.swap(slots);
   }
 
+  struct int_slot {
+    std::int64_t key = 0;
+    std::uint32_t id_plus1 = 0;
+  };
+  void grow_ints() {
+    std::vector<int_slot> slots(int_slots_.empty() ? 64 : int_slots_.size() * 2);
+    const std::size_t mask = slots.size() - 1;
+    for (const int_slot& s : int_slots_) {
+      if (s.id_plus1 == 0) continue;
+      std::size_t i = fib_hash(static_cast<std::uint64_t>(s.key)) & mask;
+      while (slots[i].id_plus1 != 0) i = (i + 1) & mask;
+      slots[i] = s;
+    }
+    int_slots_.swap(slots);
+  }
+
+  std::vector<int_slot> int_slots_;
+  std::size_t int_count_ = 0;
   std::string arena_;
   std::string scratch_;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> spans_;
@@ -308,10 +343,9 @@ class transaction_history {
     if (write_slots_.empty()) return no_write;
     const std::size_t mask = write_slots_.size() - 1;
     for (std::size_t i = write_hash(key, value) & mask;; i = (i + 1) & mask) {
-      const std::uint32_t s = write_slots_[i];
-      if (s == 0) return no_write;
-      const write_record& w = writes_[s - 1];
-      if (w.value == value && w.key == key) return s - 1;
+      const write_slot& s = write_slots_[i];
+      if (s.id_plus1 == 0) return no_write;
+      if (s.value == value && s.key == key) return s.id_plus1 - 1;
     }
   }
 
@@ -389,20 +423,28 @@ class transaction_history {
     }
   }
 
+  // A key's values land near one another (the key picks a region, the value an offset), so the
+  // few keys a workload has in use at once keep their slots in cache.
   static std::uint64_t write_hash(std::uint32_t key, std::int64_t value) noexcept {
-    return detail::mix64(static_cast<std::uint64_t>(value) * 0x9E3779B97F4A7C15ULL + key);
+    return detail::fib_hash(key) + static_cast<std::uint64_t>(value);
   }
+
+  struct write_slot {
+    std::int64_t value = 0;
+    std::uint32_t key = 0;
+    std::uint32_t id_plus1 = 0;
+  };
 
   void add_write(std::uint32_t key, std::int64_t value, std::uint32_t txn, std::uint32_t op,
                  bool final_write, std::uint64_t line) {
-    if ((writes_.size() + 1) * 10 > write_slots_.size() * 7) grow_writes();
+    if ((writes_.size() + 1) * 2 > write_slots_.size()) grow_writes();
     const std::size_t mask = write_slots_.size() - 1;
     std::size_t i = write_hash(key, value) & mask;
     for (;; i = (i + 1) & mask) {
-      const std::uint32_t s = write_slots_[i];
-      if (s == 0) break;
-      const write_record& w = writes_[s - 1];
-      if (w.value == value && w.key == key) {
+      const write_slot& s = write_slots_[i];
+      if (s.id_plus1 == 0) break;
+      if (s.value == value && s.key == key) {
+        const write_record& w = writes_[s.id_plus1 - 1];
         fail(line, "value " + std::to_string(value) + " is written to key " + key_name(key) +
                        " twice (first by the transaction invoked at line " +
                        std::to_string(txns_[w.txn].invoke_line) +
@@ -410,16 +452,17 @@ class transaction_history {
       }
     }
     writes_.push_back({value, key, txn, op, final_write});
-    write_slots_[i] = static_cast<std::uint32_t>(writes_.size());
+    write_slots_[i] = {value, key, static_cast<std::uint32_t>(writes_.size())};
   }
 
   void grow_writes() {
-    std::vector<std::uint32_t> slots(write_slots_.empty() ? 1024 : write_slots_.size() * 2, 0);
+    std::vector<write_slot> slots(write_slots_.empty() ? 1024 : write_slots_.size() * 2);
     const std::size_t mask = slots.size() - 1;
-    for (std::uint32_t id = 0; id < writes_.size(); ++id) {
-      std::size_t i = write_hash(writes_[id].key, writes_[id].value) & mask;
-      while (slots[i] != 0) i = (i + 1) & mask;
-      slots[i] = id + 1;
+    for (const write_slot& s : write_slots_) {
+      if (s.id_plus1 == 0) continue;
+      std::size_t i = write_hash(s.key, s.value) & mask;
+      while (slots[i].id_plus1 != 0) i = (i + 1) & mask;
+      slots[i] = s;
     }
     write_slots_.swap(slots);
   }
@@ -438,8 +481,9 @@ class transaction_history {
       fail(txns_[txn].complete_line, "a read list longer than 2^32 elements");
     }
     if (first_branch_.size() <= key) first_branch_.resize(keys_.size(), no_branch);
-    std::uint32_t* link = &first_branch_[key];
-    for (std::uint32_t b = *link; b != no_branch; b = *link) {
+    std::uint32_t last = no_branch;  // an index, not a pointer: push_back below reallocates
+    for (std::uint32_t b = first_branch_[key]; b != no_branch; b = branches_[b].next_of_key) {
+      last = b;
       list_branch& br = branches_[b];
       const std::size_t n = std::min(br.elements.size(), list.size());
       const auto mismatch = std::mismatch(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(n),
@@ -455,7 +499,6 @@ class transaction_history {
         br.witness = txn;
         return pack_read(b, list.size());
       }
-      link = &branches_[b].next_of_key;
     }
     const auto b = static_cast<std::uint32_t>(branches_.size());
     list_branch nb;
@@ -464,7 +507,7 @@ class transaction_history {
     nb.next_of_key = no_branch;
     nb.elements.assign(list.begin(), list.end());
     branches_.push_back(std::move(nb));
-    *link = b;
+    (last == no_branch ? first_branch_[key] : branches_[last].next_of_key) = b;
     return pack_read(b, list.size());
   }
 
@@ -475,7 +518,7 @@ class transaction_history {
   std::vector<txn_record> txns_;
   std::vector<micro_op> ops_;
   std::vector<write_record> writes_;
-  std::vector<std::uint32_t> write_slots_;
+  std::vector<write_slot> write_slots_;
   std::vector<list_branch> branches_;
   std::vector<std::uint32_t> first_branch_;
   std::vector<std::uint32_t> completion_order_;
@@ -520,6 +563,7 @@ class txn_line_parser {
     std::size_t value_column = 0;
     if (!c.try_consume('}')) {
       do {
+        if (c.peek() != '"') c.fail("expected an object key (a string)");
         const std::string_view field = c.string(key_scratch_);
         c.expect(':', "':' after an object key");
         if (field == "process") {
@@ -531,12 +575,14 @@ class txn_line_parser {
             c.skip_value();
           }
         } else if (field == "type") {
+          c.peek();
+          const std::size_t type_column = c.column();
           const std::string_view t = c.string(scratch_);
           if (t == "invoke") type = type_field::invoke;
           else if (t == "ok") type = type_field::ok;
           else if (t == "fail") type = type_field::fail;
           else if (t == "info") type = type_field::info;
-          else c.fail("\"type\" must be invoke, ok, fail or info, not \"" + std::string(t) + "\"");
+          else c.fail_at_column(type_column, "\"type\" must be invoke, ok, fail or info, not \"" + std::string(t) + "\"");
         } else if (field == "f") {
           if (c.peek() == '"') {
             f_state = c.string(scratch_) == "txn" ? 1 : 2;
@@ -611,6 +657,8 @@ class txn_line_parser {
   void parse_op(json_cursor& c) {
     c.expect('[', "a micro-op such as [\"r\", \"x\", null]");
     op_input op;
+    c.peek();
+    const std::size_t f_column = c.column();
     const std::string_view f = c.string(scratch_);
     const workload w = h_.kind();
     if (f == "r") {
@@ -620,14 +668,14 @@ class txn_line_parser {
     } else if (f == "w") {
       op.kind = op_kind::write;
     } else {
-      c.fail("unknown micro-op \"" + std::string(f) + "\" (expected \"r\", \"append\" or \"w\")");
+      c.fail_at_column(f_column, "unknown micro-op \"" + std::string(f) + "\" (expected \"r\", \"append\" or \"w\")");
     }
     if (op.kind == op_kind::append && w == workload::rw_register) {
-      c.fail("micro-op \"append\" does not belong in an rw-register history (use --workload "
+      c.fail_at_column(f_column, "micro-op \"append\" does not belong in an rw-register history (use --workload "
              "list-append)");
     }
     if (op.kind == op_kind::write && w == workload::list_append) {
-      c.fail("micro-op \"w\" does not belong in a list-append history (use --workload "
+      c.fail_at_column(f_column, "micro-op \"w\" does not belong in a list-append history (use --workload "
              "rw-register)");
     }
     c.expect(',', "',' after the micro-op's function");

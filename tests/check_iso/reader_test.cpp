@@ -1,0 +1,207 @@
+// The JSON-lines reader and the transaction history parser: good input, and clear errors for bad.
+
+#include "support.hpp"
+
+#include <dstm/check/detail/jsonl.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace dstm::check::test {
+namespace {
+
+using detail::json_cursor;
+using detail::json_syntax_error;
+using detail::line_reader;
+
+std::vector<std::string> lines_of(const std::string& text, std::size_t block) {
+  std::istringstream in(text);
+  line_reader reader(in, block);
+  std::vector<std::string> out;
+  std::string_view line;
+  while (reader.next(line)) out.emplace_back(line);
+  return out;
+}
+
+TEST(line_reader, splits_lines_across_block_boundaries) {
+  std::string text;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 100; ++i) {
+    expected.push_back(std::string(static_cast<std::size_t>(i * 7 % 150), 'a' + i % 26));
+    text += expected.back() + (i % 3 == 0 ? "\r\n" : "\n");
+  }
+  text += "last line without a newline";
+  expected.push_back("last line without a newline");
+  for (std::size_t block : {64, 100, 1 << 20}) {
+    EXPECT_EQ(lines_of(text, block), expected) << "block " << block;
+  }
+}
+
+TEST(line_reader, counts_lines) {
+  std::istringstream in("a\n\nb\n");
+  line_reader reader(in, 64);
+  std::string_view line;
+  ASSERT_TRUE(reader.next(line));
+  EXPECT_EQ(reader.line_number(), 1u);
+  ASSERT_TRUE(reader.next(line));
+  EXPECT_EQ(line, "");
+  ASSERT_TRUE(reader.next(line));
+  EXPECT_EQ(line, "b");
+  EXPECT_EQ(reader.line_number(), 3u);
+  EXPECT_FALSE(reader.next(line));
+}
+
+TEST(json_cursor, parses_integers_at_the_limits) {
+  std::string scratch;
+  json_cursor c("[0, -1, 9223372036854775807, -9223372036854775808, 123456789012345678]");
+  c.expect('[', "[");
+  EXPECT_EQ(c.integer(), 0);
+  c.expect(',', ",");
+  EXPECT_EQ(c.integer(), -1);
+  c.expect(',', ",");
+  EXPECT_EQ(c.integer(), INT64_MAX);
+  c.expect(',', ",");
+  EXPECT_EQ(c.integer(), INT64_MIN);
+  c.expect(',', ",");
+  EXPECT_EQ(c.integer(), 123456789012345678);
+  c.expect(']', "]");
+  EXPECT_TRUE(c.at_end());
+}
+
+TEST(json_cursor, rejects_bad_integers_with_their_column) {
+  for (const char* bad : {"9223372036854775808", "-9223372036854775809", "1.5", "2e3", "-", "x"}) {
+    const std::string text = std::string("  ") + bad;
+    json_cursor c(text);
+    try {
+      c.integer();
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const json_syntax_error& e) {
+      EXPECT_EQ(e.column(), 3u) << bad << ": " << e.what();
+    }
+  }
+}
+
+TEST(json_cursor, decodes_escapes) {
+  std::string scratch;
+  json_cursor c(R"("plain" "a\"b\\c\/d\n\u00e9\ud83d\ude00")");
+  EXPECT_EQ(c.string(scratch), "plain");
+  EXPECT_EQ(c.string(scratch), "a\"b\\c/d\n\xC3\xA9\xF0\x9F\x98\x80");
+  EXPECT_TRUE(c.at_end());
+}
+
+TEST(json_cursor, skips_any_value) {
+  json_cursor c(R"({"a": [1, 2.5e-3, {"b": null}, true, false, "s"], "c": -0.0} 7)");
+  c.skip_value();
+  EXPECT_EQ(c.integer(), 7);
+  EXPECT_TRUE(c.at_end());
+}
+
+TEST(json_cursor, rejects_malformed_values) {
+  for (const char* bad : {"[1, 2", "{\"a\" 1}", "\"unterminated", "tru", "[1,]", "\"\\x\""}) {
+    json_cursor c(bad);
+    EXPECT_THROW(c.skip_value(), json_syntax_error) << bad;
+  }
+}
+
+// The reason (and line) of a history that cannot be read.
+std::string error_of(const std::string& history, workload w = workload::list_append) {
+  try {
+    parse_transaction_history(history, w);
+  } catch (const isolation_input_error& e) {
+    return "line " + std::to_string(e.line()) + ": " + e.reason();
+  }
+  return "no error";
+}
+
+TEST(history_parser, reads_keys_values_and_reads) {
+  const std::string h = event(0, "invoke", R"([["append", "x", 3], ["r", 7, null]])") +
+                        R"({"type": "ok", "value": [["append", "x", 3], ["r", 7, [1, 2]]], "f": "txn", "time": 12, "process": 0})"
+                        "\n";
+  const transaction_history t = parse_transaction_history(h, workload::list_append);
+  ASSERT_EQ(t.txns().size(), 1u);
+  EXPECT_EQ(t.txns()[0].status, txn_status::ok);
+  EXPECT_EQ(t.txns()[0].invoke_line, 1u);
+  EXPECT_EQ(t.txns()[0].complete_line, 2u);
+  const auto ops = t.ops(0);
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0].kind, op_kind::append);
+  EXPECT_EQ(t.key_name(ops[0].key), "x");
+  EXPECT_EQ(ops[0].value, 3);
+  EXPECT_EQ(t.key_name(ops[1].key), "7");
+  const auto list = t.read_list(ops[1]);
+  EXPECT_EQ(std::vector<std::int64_t>(list.begin(), list.end()), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_NE(t.find_write(ops[0].key, 3), transaction_history::no_write);
+  EXPECT_EQ(t.find_write(ops[0].key, 4), transaction_history::no_write);
+}
+
+TEST(history_parser, stores_reads_as_prefixes_of_one_branch) {
+  const std::string h = txn(0, R"([["append", "x", 1]])") + txn(0, R"([["append", "x", 2]])") +
+                        txn(1, R"([["r", "x", null]])", R"([["r", "x", [1]]])") +
+                        txn(1, R"([["r", "x", null]])", R"([["r", "x", [1, 2]]])") +
+                        txn(1, R"([["r", "x", null]])", R"([["r", "x", [1]]])");
+  const transaction_history t = parse_transaction_history(h, workload::list_append);
+  EXPECT_EQ(t.branches().size(), 1u);
+  EXPECT_EQ(t.branches()[0].elements, (std::vector<std::int64_t>{1, 2}));
+}
+
+TEST(history_parser, names_the_line_and_reason_of_bad_input) {
+  const std::string ok_txn = txn(0, R"([["append", "x", 1]])");
+  EXPECT_EQ(error_of(ok_txn + "{\"process\": 1, \"type\": \"invoke\""),
+            "line 3: column 32: expected ',' or '}' in the event object");
+  EXPECT_EQ(error_of(ok_txn + "[1]\n"), "line 3: column 1: expected a JSON object (one event per line)");
+  EXPECT_EQ(error_of(event(0, "ok", R"([["append", "x", 1]])")),
+            "line 1: process 0 completed a transaction it never invoked (every transaction needs "
+            "an invoke event first)");
+  EXPECT_EQ(error_of(event(0, "invoke", "[]") + event(0, "invoke", "[]")),
+            "line 2: process 0 invoked a transaction while its transaction invoked at line 1 is "
+            "still pending");
+  EXPECT_EQ(error_of(ok_txn + txn(1, R"([["append", "x", 1]])")),
+            "line 3: value 1 is written to key x twice (first by the transaction invoked at line "
+            "1); the checker needs every written value to be unique per key");
+  EXPECT_EQ(error_of(event(0, "invoke", R"([["w", "x", 1]])")),
+            "line 1: column 57: micro-op \"w\" does not belong in a list-append history (use "
+            "--workload rw-register)");
+  EXPECT_EQ(error_of(event(0, "invoke", R"([["append", "x", 1]])"), workload::rw_register),
+            "line 1: column 57: micro-op \"append\" does not belong in an rw-register history "
+            "(use --workload list-append)");
+  EXPECT_EQ(error_of(event(0, "invoke", R"([["append", "x", 1.5]])")),
+            "line 1: column 72: expected an integer, found a fractional number");
+  EXPECT_EQ(error_of(event(0, "invoke", R"([["append", "x", 1]])") +
+                     event(0, "ok", R"([["append", "x", 2]])")),
+            "line 2: micro-op 1 of the ok completion differs from its invoke (line 1)");
+  EXPECT_EQ(error_of(R"({"process": 0, "f": "txn", "value": []})"), "line 1: missing \"type\"");
+  EXPECT_EQ(error_of(R"({"process": 0, "type": "done", "f": "txn"})"),
+            "line 1: column 24: \"type\" must be invoke, ok, fail or info, not \"done\"");
+  EXPECT_EQ(error_of(event(0, "invoke", R"([["r", "x", 3]])")),
+            "line 1: column 67: expected a list-append read to return a list of integers or null");
+  EXPECT_EQ(error_of(event(0, "invoke", R"([["cas", "x", 3]])")),
+            "line 1: column 57: unknown micro-op \"cas\" (expected \"r\", \"append\" or \"w\")");
+}
+
+TEST(history_parser, accepts_value_before_f_and_blank_lines) {
+  const std::string h = "\n" +
+                        std::string(R"({"value": [["w", 1, 5]], "process": 2, "type": "invoke", "f": "txn"})") +
+                        "\n\n" + R"({"value": [["w", 1, 5]], "process": 2, "type": "ok", "f": "txn"})" + "\n";
+  const transaction_history t = parse_transaction_history(h, workload::rw_register);
+  ASSERT_EQ(t.txns().size(), 1u);
+  EXPECT_EQ(t.txns()[0].invoke_line, 2u);
+  EXPECT_EQ(t.txns()[0].complete_line, 4u);
+  EXPECT_EQ(t.txns()[0].status, txn_status::ok);
+}
+
+TEST(history_parser, stream_and_string_readers_agree) {
+  const std::string h = txn(0, R"([["append", "x", 1]])") +
+                        txn(1, R"([["r", "x", null]])", R"([["r", "x", [1]]])");
+  std::istringstream in(h);
+  const transaction_history a = read_transaction_history(in, workload::list_append);
+  const transaction_history b = parse_transaction_history(h, workload::list_append);
+  EXPECT_EQ(a.txns().size(), b.txns().size());
+  EXPECT_EQ(a.ops().size(), b.ops().size());
+  EXPECT_EQ(check_isolation(a).verdict_line(), check_isolation(b).verdict_line());
+}
+
+}  // namespace
+}  // namespace dstm::check::test
