@@ -145,7 +145,7 @@ class coordinator : public coordinator_interface<coordinator> {
                                   "\": " + std::strerror(err));
     }
     core_->first_event.wait(opts_.connect_timeout.count() * 1'000'000);
-    const auto st = state();
+    const auto st = static_cast<session_state>(core_->first_state.load());
     if (st != session_state::connected) {
       close();
       const auto code = st == session_state::expired       ? coordinator_errc::session_expired
@@ -235,19 +235,35 @@ class coordinator : public coordinator_interface<coordinator> {
   bool wait(event& e, std::int64_t timeout_ns) { return e.wait(timeout_ns); }
 
   /// Ends a session on the server, as if it had expired: its ephemeral nodes go and its own
-  /// client sees `expired` when it next talks to the server. (ZooKeeper has no "expire" request;
-  /// a second handle that attaches to the session and closes it is the way.) Throws
-  /// `coordinator_error` when the session cannot be reached within `timeout` — also when it
-  /// already expired (`session_expired`).
+  /// client sees `expired` when it next talks to the server. ZooKeeper has no "expire" request;
+  /// a second handle that attaches to the session and closes it is the way. Attaching moves the
+  /// session's connection away from its own client, which reconnects and may in turn push the
+  /// second handle off before its close is sent — so this repeats until attaching once more
+  /// finds the session gone. Throws `coordinator_error`: `session_expired` when the session
+  /// was already gone at the first attempt, `operation_timeout` when it could not be ended
+  /// within `timeout`, or the connection error.
   static void expire_session(const std::string& connect_string, std::int64_t id,
                              std::string_view password,
                              std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    options o;
-    o.session = session_credentials{id, std::string(password)};
-    o.connect_timeout = timeout;
-    o.session_timeout = std::chrono::milliseconds(30000);
-    coordinator second(connect_string, std::move(o));
-    second.close();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (int attempt = 0;; ++attempt) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        throw coordinator_error(make_error_code(coordinator_errc::operation_timeout),
+                                "zookeeper: could not expire session " + std::to_string(id));
+      }
+      options o;
+      o.session = session_credentials{id, std::string(password)};
+      o.connect_timeout = left;
+      try {
+        coordinator second(connect_string, std::move(o));
+        second.close();
+      } catch (const coordinator_error& e) {
+        if (e.code() == coordinator_errc::session_expired && attempt > 0) return;
+        throw;
+      }
+    }
   }
 
  private:
@@ -303,7 +319,11 @@ class coordinator : public coordinator_interface<coordinator> {
     std::atomic<bool> closed{false};
     mutable std::mutex credentials_mutex;
     std::string password;
-    dstm::detail::thread_event first_event;  // the first connected/expired/auth_failed
+    // The first connected/expired/auth_failed: what the constructor waits for. Kept apart from
+    // `state`, which may already have moved on (another handle attaching to the same session
+    // pushes this one off at once).
+    dstm::detail::thread_event first_event;
+    std::atomic<int> first_state{static_cast<int>(session_state::connecting)};
     std::shared_ptr<detail::watch_table> watches = std::make_shared<detail::watch_table>();
     std::shared_ptr<listener_table> listeners = std::make_shared<listener_table>();
     detail::dispatcher dispatch;
@@ -335,8 +355,13 @@ class coordinator : public coordinator_interface<coordinator> {
       }
     }
     const int old = c->state.exchange(static_cast<int>(s));
-    if (s != session_state::connecting) c->first_event.set();
+    // Listeners are snapshotted before the constructor may return, so one subscribed right
+    // after construction never receives the initial `connected`.
     if (old != static_cast<int>(s)) c->notify(s);
+    if (s != session_state::connecting && !c->first_event.is_set()) {
+      c->first_state.store(static_cast<int>(s));
+      c->first_event.set();
+    }
   }
 
   static void on_watch_event(zhandle_t* zh, int type, int state, const char* path,
@@ -436,8 +461,15 @@ class coordinator : public coordinator_interface<coordinator> {
   static std::error_code err(coordinator_errc e) noexcept { return make_error_code(e); }
 
   /// The error for a call that cannot be sent: closed, expired, or refused by the C client.
-  std::error_code refuse(int rc) const noexcept {
-    const auto s = state();
+  /// `zh` is the handle the call was refused by, if any: its state can be ahead of the session
+  /// event still queued for the completion thread.
+  std::error_code refuse(int rc, zhandle_t* zh = nullptr) const noexcept {
+    auto s = state();
+    if (zh && rc == ZINVALIDSTATE) {
+      const int raw = zoo_state(zh);
+      if (raw == ZOO_EXPIRED_SESSION_STATE) s = session_state::expired;
+      if (raw == ZOO_AUTH_FAILED_STATE) s = session_state::auth_failed;
+    }
     if (s == session_state::closed) return err(coordinator_errc::closing);
     if (s == session_state::expired) return err(coordinator_errc::session_expired);
     if (s == session_state::auth_failed) return err(coordinator_errc::auth_failed);
@@ -459,7 +491,7 @@ class coordinator : public coordinator_interface<coordinator> {
     std::shared_lock lock(handle_mutex_);
     if (!zh_) return err(coordinator_errc::closing);
     const int rc = send(zh_, static_cast<const void*>(holder.get()));
-    if (rc != ZOK) return refuse(rc);
+    if (rc != ZOK) return refuse(rc, zh_);
     holder.release();  // the completion owns it now
     return {};
   }
