@@ -524,47 +524,12 @@ TEST_F(ZooKeeper, WatchThreads) {
 TEST_F(ZooKeeper, InOrderWatchRunsBeforeLaterReplies) {
   auto writer = connect(server_->connect_string());
   auto reader = connect(server_->connect_string());
-  const auto a = path("a"), b = path("b");
-  writer->create(a, "0");
-  writer->create(b, "0");
-  std::atomic<bool> stop{false};
-  std::thread w([&] {
-    for (long i = 1; !stop.load(); ++i) {
-      writer->set(a, std::to_string(i));
-      writer->set(b, std::to_string(i));
-    }
-  });
-
-  std::atomic<bool> valid{false};
-  long cached = 0;
-  long checks = 0, stale_checks = 0, refreshes = 0, violations = 0;
-  const auto end = std::chrono::steady_clock::now() + 2s;
-  while (std::chrono::steady_clock::now() < end) {
-    if (!valid.load()) {
-      // Marked valid before the read: the watch this read sets is the only one armed, and it
-      // may fire (on the completion thread) before this thread runs again.
-      valid.store(true);
-      cached = std::stol(
-          reader->get(a, dstm::watch{[&](const dstm::watch_event&) { valid.store(false); }, true})
-              .data);
-      ++refreshes;
-    }
-    const long bv = std::stol(reader->get(b).data);
-    ++checks;
-    if (valid.load()) {
-      if (bv > cached) ++stale_checks, ++violations;
-    }
-  }
-  stop.store(true);
-  w.join();
-  EXPECT_EQ(violations, 0) << "saw /b newer than a still-valid cache of /a " << violations
-                           << " times in " << checks << " checks";
+  const auto r = check_watch_order(*writer, *reader, path("a"), path("b"), 2s);
+  EXPECT_EQ(r.violations, 0) << "saw /b newer than a still-valid cache of /a " << r.violations
+                             << " times in " << r.checks << " checks";
   // The test means something only if the cache was refreshed and checked many times.
-  EXPECT_GT(refreshes, 20);
-  EXPECT_GT(checks, 200);
-  std::printf("[ ordering ] %ld checks, %ld refreshes of /a, %ld violations\n", checks, refreshes,
-              violations);
-  (void)stale_checks;
+  EXPECT_GT(r.refreshes, 20);
+  EXPECT_GT(r.checks, 200);
 }
 
 // ---- batched reads ----
