@@ -18,6 +18,14 @@
 #include <string_view>
 #include <vector>
 
+// The cursor's small methods are the inner loop of reading millions of lines; GCC would
+// otherwise keep some out of line.
+#if defined(__GNUC__)
+#define DSTM_JSONL_INLINE [[gnu::always_inline]] inline
+#else
+#define DSTM_JSONL_INLINE inline
+#endif
+
 namespace dstm::check::detail {
 
 /// Malformed JSON. `column()` is the 1-based byte offset in the line where parsing stopped.
@@ -105,19 +113,19 @@ class json_cursor {
       : p_(text.data()), begin_(text.data()), end_(text.data() + text.size()) {}
 
   /// True when only whitespace is left.
-  bool at_end() noexcept {
+  DSTM_JSONL_INLINE bool at_end() noexcept {
     skip_ws();
     return p_ == end_;
   }
 
   /// The next significant character, or '\0' at the end.
-  char peek() noexcept {
+  DSTM_JSONL_INLINE char peek() noexcept {
     skip_ws();
     return p_ == end_ ? '\0' : *p_;
   }
 
   /// Consumes `c` if it is the next significant character.
-  bool try_consume(char c) noexcept {
+  DSTM_JSONL_INLINE bool try_consume(char c) noexcept {
     skip_ws();
     if (p_ != end_ && *p_ == c) {
       ++p_;
@@ -127,12 +135,12 @@ class json_cursor {
   }
 
   /// Consumes `c` or throws "expected <what>".
-  void expect(char c, const char* what) {
+  DSTM_JSONL_INLINE void expect(char c, const char* what) {
     if (!try_consume(c)) fail_expected(what);
   }
 
   /// Consumes the literal `null` if it comes next.
-  bool try_null() noexcept {
+  DSTM_JSONL_INLINE bool try_null() noexcept {
     skip_ws();
     if (end_ - p_ >= 4 && std::memcmp(p_, "null", 4) == 0) {
       p_ += 4;
@@ -141,48 +149,61 @@ class json_cursor {
     return false;
   }
 
+  /// Consumes `text` exactly (no escapes) if it comes next, e.g. `"\"append\""`.
+  DSTM_JSONL_INLINE bool try_literal(std::string_view text) noexcept {
+    skip_ws();
+    if (static_cast<std::size_t>(end_ - p_) >= text.size() &&
+        std::memcmp(p_, text.data(), text.size()) == 0) {
+      p_ += text.size();
+      return true;
+    }
+    return false;
+  }
+
   /// True if the next value is a number (which `integer()` may still reject as non-integral).
-  bool at_number() noexcept {
+  DSTM_JSONL_INLINE bool at_number() noexcept {
     const char c = peek();
     return c == '-' || (c >= '0' && c <= '9');
   }
 
   /// Parses an integer that fits in 64 bits; rejects fractions, exponents and overflow.
-  std::int64_t integer() {
+  DSTM_JSONL_INLINE std::int64_t integer() {
     skip_ws();
     const char* start = p_;
+    const char* p = p_;
     bool negative = false;
-    if (p_ != end_ && *p_ == '-') {
+    if (p != end_ && *p == '-') {
       negative = true;
-      ++p_;
+      ++p;
     }
-    const char* digits = p_;
+    const char* digits = p;
     std::uint64_t magnitude = 0;
     // Up to 18 digits cannot overflow, so the common case needs no range check per digit.
-    while (p_ != end_ && static_cast<unsigned char>(*p_ - '0') < 10) {
-      magnitude = magnitude * 10 + static_cast<std::uint64_t>(*p_ - '0');
-      ++p_;
-      if (p_ - digits > 18) return long_integer(start, negative);
+    while (p != end_ && static_cast<unsigned char>(*p - '0') < 10) {
+      magnitude = magnitude * 10 + static_cast<std::uint64_t>(*p - '0');
+      ++p;
+      if (p - digits > 18) return long_integer(start, negative);
     }
-    if (p_ == digits) fail_at(start, "expected an integer");
-    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) {
+    if (p == digits) fail_at(start, "expected an integer");
+    if (p != end_ && (*p == '.' || *p == 'e' || *p == 'E')) {
       fail_at(start, "expected an integer, found a fractional number");
     }
+    p_ = p;
     return negative ? -static_cast<std::int64_t>(magnitude) : static_cast<std::int64_t>(magnitude);
   }
 
   /// Parses a string. The view points into the text when the string has no escapes, otherwise
   /// into `scratch` (decoded, UTF-8); either way it is valid until the next call using `scratch`.
-  std::string_view string(std::string& scratch) {
+  DSTM_JSONL_INLINE std::string_view string(std::string& scratch) {
     skip_ws();
     if (p_ == end_ || *p_ != '"') fail_expected("a string");
-    ++p_;
-    const char* start = p_;
-    while (p_ != end_ && static_cast<unsigned char>(*p_) >= 0x20 && *p_ != '"' && *p_ != '\\') {
-      ++p_;
-    }
-    if (p_ != end_ && *p_ == '"') {
-      return {start, static_cast<std::size_t>(p_++ - start)};
+    const char* start = p_ + 1;
+    const char* p = start;
+    while (p != end_ && static_cast<unsigned char>(*p) >= 0x20 && *p != '"' && *p != '\\') ++p;
+    p_ = p;
+    if (p != end_ && *p == '"') {
+      p_ = p + 1;
+      return {start, static_cast<std::size_t>(p - start)};
     }
     return escaped_string(start, scratch);
   }
@@ -263,11 +284,15 @@ class json_cursor {
     return scratch;
   }
 
-  void skip_ws() noexcept {
-    while (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ' &&
-           (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) {
-      ++p_;
+  // Hot loops work on a local copy of the cursor: `p_` is a member and `*p_` a char, which may
+  // alias anything (p_ included), so the compiler would otherwise store p_ on every step.
+  DSTM_JSONL_INLINE void skip_ws() noexcept {
+    const char* p = p_;
+    while (p != end_ && static_cast<unsigned char>(*p) <= ' ' &&
+           (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+      ++p;
     }
+    p_ = p;
   }
 
   void skip_value(std::string& scratch, int depth) {

@@ -659,9 +659,16 @@ class txn_line_parser {
     op_input op;
     c.peek();
     const std::size_t f_column = c.column();
-    const std::string_view f = c.string(scratch_);
     const workload w = h_.kind();
-    if (f == "r") {
+    std::string_view f;
+    // The three spellings are matched as raw bytes first: most lines are nothing else.
+    if (c.try_literal("\"r\"")) {
+      op.kind = op_kind::read;
+    } else if (c.try_literal("\"append\"")) {
+      op.kind = op_kind::append;
+    } else if (c.try_literal("\"w\"")) {
+      op.kind = op_kind::write;
+    } else if (f = c.string(scratch_); f == "r") {
       op.kind = op_kind::read;
     } else if (f == "append") {
       op.kind = op_kind::append;
