@@ -1,0 +1,187 @@
+// The history format: reading, writing, errors with line numbers, and the recorder.
+
+#include <dstm/check/history.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using dstm::check::event;
+using dstm::check::event_type;
+using dstm::check::history;
+using dstm::check::history_error;
+using dstm::check::parse_history;
+
+std::string error_of(std::string_view text) {
+  try {
+    parse_history(text);
+  } catch (const history_error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(History, ReadsTheIssueFormat) {
+  const history h = parse_history(
+      "{\"process\": 3, \"type\": \"invoke\", \"f\": \"cas\", \"key\": \"x\", \"value\": [1, 4]}\n"
+      "{\"process\": 3, \"type\": \"ok\", \"f\": \"cas\", \"key\": \"x\", \"value\": [1, 4], "
+      "\"time\": 1500}\n"
+      "{\"process\": 0, \"type\": \"invoke\", \"f\": \"read\", \"value\": null}\n"
+      "{\"process\": 0, \"type\": \"info\", \"f\": \"read\"}\n");
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_EQ(h[0].process, 3);
+  EXPECT_EQ(h[0].type, event_type::invoke);
+  EXPECT_EQ(h[0].f, "cas");
+  EXPECT_EQ(h[0].key, "x");
+  EXPECT_EQ(h[0].value, nlohmann::json::array({1, 4}));
+  EXPECT_EQ(h[0].time, 0);
+  EXPECT_EQ(h[1].type, event_type::ok);
+  EXPECT_EQ(h[1].time, 1500);
+  EXPECT_EQ(h[2].key, "");
+  EXPECT_TRUE(h[3].value.is_null());
+  EXPECT_EQ(h[3].type, event_type::info);
+}
+
+TEST(History, WritesExactlyTheIssueShape) {
+  history h{event{3, event_type::invoke, "cas", "x", nlohmann::json::array({1, 4}), 0},
+            event{3, event_type::ok, "cas", "", nlohmann::json::array({1, 4}), 7},
+            event{1, event_type::invoke, "read", "", nullptr, 0}};
+  std::ostringstream out;
+  dstm::check::write_history(out, h);
+  EXPECT_EQ(out.str(),
+            "{\"process\": 3, \"type\": \"invoke\", \"f\": \"cas\", \"key\": \"x\", \"value\": [1, 4]}\n"
+            "{\"process\": 3, \"type\": \"ok\", \"f\": \"cas\", \"value\": [1, 4], \"time\": 7}\n"
+            "{\"process\": 1, \"type\": \"invoke\", \"f\": \"read\", \"value\": null}\n");
+}
+
+TEST(History, RoundTripsOddValuesThroughBothParsers) {
+  // Escapes, unicode, floats, objects and negative numbers take the slow path; the rest the
+  // fast one. Both must give what write_history wrote.
+  history h{
+      event{-2, event_type::invoke, "write", "k\"ey\n", nlohmann::json::parse(R"({"b": [1.5, -3], "a": "é\t"})"), 0},
+      event{-2, event_type::fail, "write", "k\"ey\n", nlohmann::json(-7), 9},
+      event{5, event_type::invoke, "add", "", nlohmann::json::parse(R"([[], [null, true, false], "s"])"), 1},
+      event{5, event_type::ok, "add", "", nlohmann::json(18446744073709551615ULL), 2},
+  };
+  std::ostringstream out;
+  dstm::check::write_history(out, h);
+  EXPECT_EQ(parse_history(out.str()), h);
+}
+
+TEST(History, FastAndSlowPathsAgree) {
+  // The same event, once in the common shape and once with an escape that forces nlohmann.
+  const history fast = parse_history(
+      "{\"process\": 1, \"type\": \"invoke\", \"f\": \"w\", \"value\": [0, 12, -3]}\n");
+  const history slow = parse_history(
+      "{\"process\": 1, \"type\": \"invoke\", \"f\": \"\\u0077\", \"value\": [0, 12, -3]}\n");
+  EXPECT_EQ(fast, slow);
+  EXPECT_EQ(fast[0].value.type(), slow[0].value.type());
+  EXPECT_EQ(std::hash<nlohmann::json>{}(fast[0].value), std::hash<nlohmann::json>{}(slow[0].value));
+}
+
+TEST(History, AcceptsJepsenExtrasAndIntegerKeys) {
+  const history h = parse_history(
+      "{\"index\": 0, \"process\": 1, \"type\": \"invoke\", \"f\": \"read\", \"key\": 7}\n"
+      "{\"index\": 1, \"process\": 1, \"type\": \"fail\", \"f\": \"read\", \"key\": 7, "
+      "\"error\": {\"why\": \"timeout\"}}\n\n\n");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[0].key, "7");
+}
+
+TEST(History, ErrorsNameTheLineAndTheReason) {
+  EXPECT_EQ(error_of("{\"process\": 1, \"type\": \"invoke\", \"f\": \"read\"}\n{\"process\": 1,"),
+            "line 2: invalid JSON: column 15: syntax error while parsing object key - unexpected "
+            "end of input; expected string literal");
+  EXPECT_EQ(error_of("[1, 2]"), "line 1: expected a JSON object, found array");
+  EXPECT_EQ(error_of("{\"type\": \"invoke\", \"f\": \"read\"}"), "line 1: missing field \"process\"");
+  EXPECT_EQ(error_of("{\"process\": \"nemesis\", \"type\": \"invoke\", \"f\": \"read\"}"),
+            "line 1: field \"process\" must be an integer, found the string \"nemesis\"");
+  EXPECT_EQ(error_of("{\"process\": 1.5, \"type\": \"invoke\", \"f\": \"read\"}"),
+            "line 1: field \"process\" must be an integer, found the number 1.5");
+  EXPECT_EQ(error_of("{\"process\": 1, \"type\": \"done\", \"f\": \"read\"}"),
+            "line 1: field \"type\" must be invoke, ok, fail or info, found \"done\"");
+  EXPECT_EQ(error_of("{\"process\": 1, \"type\": \"ok\", \"f\": \"\"}"),
+            "line 1: field \"f\" must be a non-empty string, found the string \"\"");
+  EXPECT_EQ(error_of("{\"process\": 1, \"type\": \"ok\", \"f\": \"read\", \"time\": -1}"),
+            "line 1: field \"time\" must not be negative");
+  EXPECT_EQ(error_of("{\"process\": 1, \"type\": \"ok\", \"f\": \"read\", \"key\": [1]}"),
+            "line 1: field \"key\" must be a string or an integer, found array");
+}
+
+TEST(History, ErrorsOnBrokenPairing) {
+  const std::string inv = "{\"process\": 1, \"type\": \"invoke\", \"f\": \"read\"}\n";
+  EXPECT_EQ(error_of("{\"process\": 1, \"type\": \"ok\", \"f\": \"read\"}\n"),
+            "line 1: process 1 completes (ok) an operation it never invoked");
+  EXPECT_EQ(error_of(inv + inv),
+            "line 2: process 1 invokes an operation while its operation of line 1 is still "
+            "pending");
+  EXPECT_EQ(error_of(inv + "{\"process\": 1, \"type\": \"ok\", \"f\": \"write\"}\n"),
+            "line 2: process 1 completes \"write\" but invoked \"read\" on line 1");
+  EXPECT_EQ(error_of(inv + "{\"process\": 1, \"type\": \"ok\", \"f\": \"read\", \"key\": \"a\"}\n"),
+            "line 2: process 1 completes on key \"a\" but invoked on key \"\" on line 1");
+  EXPECT_EQ(error_of(inv + "\n" + inv),
+            "line 2: blank line inside the history (only trailing ones are allowed)");
+}
+
+TEST(History, ErrorCarriesLineAndReason) {
+  try {
+    parse_history("{\"process\": 1, \"type\": \"invoke\", \"f\": \"read\"}\n[]\n");
+    FAIL() << "no error";
+  } catch (const history_error& e) {
+    EXPECT_EQ(e.line(), 2u);
+    EXPECT_EQ(e.reason(), "expected a JSON object, found array");
+    EXPECT_EQ(e.code(), dstm::errc::invalid_argument);
+  }
+}
+
+TEST(Recorder, RecordsInCallOrderAndWritesTheFormat) {
+  dstm::check::recorder r;
+  r.invoke(1, "write", "x", 5, 100);
+  r.invoke(2, "read", "x", nullptr, 110);
+  r.complete(1, event_type::ok, "write", "x", 5, 120);
+  r.complete(2, event_type::ok, "read", "x", 5, 130);
+  const history h = r.events();
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_EQ(h[2], (event{1, event_type::ok, "write", "x", 5, 120}));
+  std::ostringstream out;
+  r.write(out);
+  EXPECT_EQ(parse_history(out.str()), h);
+}
+
+TEST(Recorder, RefusesMisuseAndRecordsNothing) {
+  dstm::check::recorder r;
+  EXPECT_THROW(r.complete(1, event_type::ok, "read", "", nullptr), history_error);
+  r.invoke(1, "read", "", nullptr);
+  EXPECT_THROW(r.invoke(1, "read", "", nullptr), history_error);
+  EXPECT_THROW(r.complete(1, event_type::invoke, "read", "", nullptr), history_error);
+  EXPECT_THROW(r.complete(1, event_type::ok, "write", "", nullptr), history_error);
+  EXPECT_EQ(r.events().size(), 1u);
+  r.complete(1, event_type::info, "read", "", nullptr);
+  EXPECT_EQ(r.events().size(), 2u);
+}
+
+TEST(Recorder, IsThreadSafe) {
+  dstm::check::recorder r;
+  constexpr int threads = 4, ops = 500;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&r, t] {
+      for (int i = 0; i < ops; ++i) {
+        r.invoke(t, "add", "c", 1);
+        r.complete(t, event_type::ok, "add", "c", 1);
+      }
+    });
+  for (auto& w : workers) w.join();
+  const history h = r.events();
+  ASSERT_EQ(h.size(), static_cast<std::size_t>(2 * threads * ops));
+  std::ostringstream out;
+  r.write(out);
+  EXPECT_NO_THROW(parse_history(out.str()));  // the pairing rules hold in the recorded order
+}
+
+}  // namespace
