@@ -101,14 +101,15 @@ struct options {
 ///
 /// **Session.** Disconnections are ridden out by the C client (state `connecting`, then
 /// `connected` again with the same session id) as long as the session has not expired on the
-/// server; requests issued meanwhile wait for the reconnection (or time out). After `expired`
+/// server; requests in flight or issued meanwhile fail with `connection_loss` or are sent after
+/// the reconnection, as the C client decides, bounded by `request_timeout`. After `expired`
 /// (ephemerals and watches gone on the server) every call fails with `session_expired`: build a
 /// new coordinator. After `close()` every call fails with `closing`.
 ///
 /// **Threads.** Every member function is safe to call from any thread, except that `close()`
 /// and the destructor must not run inside an `in_order` watch (the C client's completion
-/// thread). Not copyable or movable: the C client holds pointers to it; share it with a
-/// `std::shared_ptr`.
+/// thread). Not copyable or movable: the C client's callbacks are bound to it for the life of
+/// the session; share it with a `std::shared_ptr`.
 class coordinator : public coordinator_interface<coordinator> {
  public:
   using event = dstm::detail::thread_event;
