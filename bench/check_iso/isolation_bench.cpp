@@ -4,13 +4,12 @@
 //
 //   build-iso/bin/check_iso_bench --benchmark_filter=1000000
 
-#include <dstm/check/isolation.hpp>
-#include <dstm/check/isolation/generator.hpp>
-
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <dstm/check/isolation.hpp>
+#include <dstm/check/isolation/generator.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,9 +22,9 @@ using namespace dstm::check;
 struct temp_history {
   std::filesystem::path path;
   explicit temp_history(std::uint64_t transactions) {
-    path = std::filesystem::temp_directory_path() /
-           ("dstm_iso_bench_" + std::to_string(::getpid()) + "_" + std::to_string(transactions) +
-            ".jsonl");
+    path =
+        std::filesystem::temp_directory_path() / ("dstm_iso_bench_" + std::to_string(::getpid()) +
+                                                  "_" + std::to_string(transactions) + ".jsonl");
     history_generator_options o;
     o.kind = workload::list_append;
     o.transactions = transactions;
@@ -74,7 +73,8 @@ void parse_and_check(benchmark::State& state) {
   for (auto _ : state) {
     const transaction_history h = parse(file);
     const isolation_result r = check_isolation(h, options);
-    if (r.verdict != isolation_verdict::valid) state.SkipWithError("a serial history was not valid");
+    if (r.verdict != isolation_verdict::valid)
+      state.SkipWithError("a serial history was not valid");
     benchmark::DoNotOptimize(r.edges);
   }
   finish(state, n);
@@ -102,7 +102,11 @@ void check_only(benchmark::State& state) {
   finish(state, n);
 }
 
-BENCHMARK(parse_and_check)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(parse_and_check)
+    ->Arg(10'000)
+    ->Arg(1'000'000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(parse_only)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(check_only)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -1,12 +1,12 @@
 // Hand-written histories, one per anomaly and workload, checked at every consistency level.
 
-#include "support.hpp"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <string>
 #include <vector>
+
+#include "support.hpp"
 
 namespace dstm::check::test {
 namespace {
@@ -15,9 +15,9 @@ struct anomaly_case {
   const char* name;
   workload kind;
   std::string history;
-  anomaly_kind expected;   // must be among the anomalies found (ignored when none_expected)
-  bool none_expected;      // a clean history: nothing at all may be found
-  const char* verdicts;    // per level RC RR SI SER SSER: v valid, i invalid
+  anomaly_kind expected;  // must be among the anomalies found (ignored when none_expected)
+  bool none_expected;     // a clean history: nothing at all may be found
+  const char* verdicts;   // per level RC RR SI SER SSER: v valid, i invalid
 };
 
 std::ostream& operator<<(std::ostream& os, const anomaly_case& c) { return os << c.name; }
@@ -64,12 +64,13 @@ std::vector<anomaly_case> cases() {
                        R"([["r", "x", []], ["r", "y", [1]]])"),
                anomaly_kind::g_single, false, "viiii"});
   // Write skew: both read both keys empty, each appended to a different one.
-  v.push_back({"la_g2_item", LA,
-               event(0, "invoke", R"([["r", "x", null], ["r", "y", null], ["append", "x", 1]])") +
-                   event(1, "invoke", R"([["r", "x", null], ["r", "y", null], ["append", "y", 1]])") +
-                   event(0, "ok", R"([["r", "x", []], ["r", "y", []], ["append", "x", 1]])") +
-                   event(1, "ok", R"([["r", "x", []], ["r", "y", []], ["append", "y", 1]])"),
-               anomaly_kind::g2_item, false, "vivii"});
+  v.push_back(
+      {"la_g2_item", LA,
+       event(0, "invoke", R"([["r", "x", null], ["r", "y", null], ["append", "x", 1]])") +
+           event(1, "invoke", R"([["r", "x", null], ["r", "y", null], ["append", "y", 1]])") +
+           event(0, "ok", R"([["r", "x", []], ["r", "y", []], ["append", "x", 1]])") +
+           event(1, "ok", R"([["r", "x", []], ["r", "y", []], ["append", "y", 1]])"),
+       anomaly_kind::g2_item, false, "vivii"});
   v.push_back({"la_lost_update", LA,
                event(0, "invoke", R"([["r", "x", null], ["append", "x", 1]])") +
                    event(1, "invoke", R"([["r", "x", null], ["append", "x", 2]])") +
@@ -81,11 +82,11 @@ std::vector<anomaly_case> cases() {
                txn(0, R"([["append", "x", 1]])") +
                    txn(1, R"([["r", "x", null]])", R"([["r", "x", [1, 1]]])"),
                anomaly_kind::duplicate_elements, false, "iiiii"});
-  v.push_back({"la_internal", LA,
-               txn(0, R"([["append", "x", 1]])") +
-                   txn(1, R"([["append", "x", 5], ["r", "x", null]])",
-                       R"([["append", "x", 5], ["r", "x", [1]]])"),
-               anomaly_kind::internal, false, "iiiii"});
+  v.push_back(
+      {"la_internal", LA,
+       txn(0, R"([["append", "x", 1]])") + txn(1, R"([["append", "x", 5], ["r", "x", null]])",
+                                               R"([["append", "x", 5], ["r", "x", [1]]])"),
+       anomaly_kind::internal, false, "iiiii"});
   v.push_back({"la_incompatible_order", LA,
                txn(0, R"([["append", "x", 1]])") + txn(1, R"([["append", "x", 2]])") +
                    txn(2, R"([["r", "x", null]])", R"([["r", "x", [1, 2]]])") +
@@ -94,20 +95,22 @@ std::vector<anomaly_case> cases() {
   v.push_back({"la_garbage", LA, txn(0, R"([["r", "x", null]])", R"([["r", "x", [9]]])"),
                anomaly_kind::garbage_read, false, "iiiii"});
   // A stale read: serializable (T1 first), but T0 had completed before T1 began.
-  v.push_back({"la_stale_read", LA,
-               txn(0, R"([["append", "x", 1]])") +
-                   txn(1, R"([["r", "x", null]])", R"([["r", "x", []]])"),
-               anomaly_kind::g_single_realtime, false, "vvvvi"});
+  v.push_back(
+      {"la_stale_read", LA,
+       txn(0, R"([["append", "x", 1]])") + txn(1, R"([["r", "x", null]])", R"([["r", "x", []]])"),
+       anomaly_kind::g_single_realtime, false, "vvvvi"});
 
   // ---- rw-register ----
-  v.push_back({"rw_clean", RW,
-               txn(0, R"([["w", "x", 1]])") +
-                   txn(1, R"([["r", "x", null], ["w", "y", 1]])", R"([["r", "x", 1], ["w", "y", 1]])") +
-                   txn(0, R"([["r", "x", null], ["r", "y", null]])", R"([["r", "x", 1], ["r", "y", 1]])"),
-               anomaly_kind::g0, true, "vvvvv"});
-  v.push_back({"rw_g1a", RW,
-               failed(0, R"([["w", "x", 1]])") + txn(1, R"([["r", "x", null]])", R"([["r", "x", 1]])"),
-               anomaly_kind::g1a, false, "iiiii"});
+  v.push_back(
+      {"rw_clean", RW,
+       txn(0, R"([["w", "x", 1]])") +
+           txn(1, R"([["r", "x", null], ["w", "y", 1]])", R"([["r", "x", 1], ["w", "y", 1]])") +
+           txn(0, R"([["r", "x", null], ["r", "y", null]])", R"([["r", "x", 1], ["r", "y", 1]])"),
+       anomaly_kind::g0, true, "vvvvv"});
+  v.push_back(
+      {"rw_g1a", RW,
+       failed(0, R"([["w", "x", 1]])") + txn(1, R"([["r", "x", null]])", R"([["r", "x", 1]])"),
+       anomaly_kind::g1a, false, "iiiii"});
   v.push_back({"rw_g1b", RW,
                txn(0, R"([["w", "x", 1], ["w", "x", 2]])") +
                    txn(1, R"([["r", "x", null]])", R"([["r", "x", 1]])"),
@@ -120,7 +123,8 @@ std::vector<anomaly_case> cases() {
                anomaly_kind::g1c, false, "iiiii"});
   v.push_back({"rw_g_single", RW,
                txn(0, R"([["w", "x", 1], ["w", "y", 1]])") +
-                   txn(1, R"([["r", "x", null], ["r", "y", null]])", R"([["r", "x", null], ["r", "y", 1]])"),
+                   txn(1, R"([["r", "x", null], ["r", "y", null]])",
+                       R"([["r", "x", null], ["r", "y", 1]])"),
                anomaly_kind::g_single, false, "viiii"});
   v.push_back({"rw_g2_item", RW,
                event(0, "invoke", R"([["r", "x", null], ["r", "y", null], ["w", "x", 1]])") +
@@ -136,8 +140,8 @@ std::vector<anomaly_case> cases() {
                    event(1, "ok", R"([["r", "x", 5], ["w", "x", 2]])"),
                anomaly_kind::lost_update, false, "viiii"});
   v.push_back({"rw_internal", RW,
-               txn(0, R"([["w", "x", 1]])") +
-                   txn(1, R"([["w", "x", 5], ["r", "x", null]])", R"([["w", "x", 5], ["r", "x", 1]])"),
+               txn(0, R"([["w", "x", 1]])") + txn(1, R"([["w", "x", 5], ["r", "x", null]])",
+                                                  R"([["w", "x", 5], ["r", "x", 1]])"),
                anomaly_kind::internal, false, "iiiii"});
   v.push_back({"rw_garbage", RW, txn(0, R"([["r", "x", null]])", R"([["r", "x", 9]])"),
                anomaly_kind::garbage_read, false, "iiiii"});
@@ -186,13 +190,14 @@ INSTANTIATE_TEST_SUITE_P(isolation, anomalies, ::testing::ValuesIn(cases()),
 
 // The cycle is reported edge by edge, in words, and names the keys and values involved.
 TEST(isolation_report, g_single_cycle_is_explained) {
-  const std::string h = txn(0, R"([["append", "x", 1], ["append", "y", 1]])") +
-                        txn(1, R"([["r", "x", null], ["r", "y", null]])",
-                            R"([["r", "x", []], ["r", "y", [1]]])");
+  const std::string h =
+      txn(0, R"([["append", "x", 1], ["append", "y", 1]])") +
+      txn(1, R"([["r", "x", null], ["r", "y", null]])", R"([["r", "x", []], ["r", "y", [1]]])");
   const isolation_result r = check(h, workload::list_append, consistency_level::serializable);
   ASSERT_EQ(r.count(anomaly_kind::g_single), 1u);
-  const auto it = std::find_if(r.examples.begin(), r.examples.end(),
-                               [](const anomaly_example& e) { return e.kind == anomaly_kind::g_single; });
+  const auto it = std::find_if(r.examples.begin(), r.examples.end(), [](const anomaly_example& e) {
+    return e.kind == anomaly_kind::g_single;
+  });
   ASSERT_NE(it, r.examples.end());
   ASSERT_EQ(it->cycle.size(), 2u);
   std::string wr, rw;
@@ -201,8 +206,9 @@ TEST(isolation_report, g_single_cycle_is_explained) {
     if (d.kind == edge_rw) rw = d.explanation;
   }
   EXPECT_EQ(wr, "T1 read y = [1], observing T0's append of 1");
-  EXPECT_EQ(rw, "T1 read x = [], which did not include T0's append to x (which no read observed, "
-                "so it comes later)");
+  EXPECT_EQ(rw,
+            "T1 read x = [], which did not include T0's append to x (which no read observed, "
+            "so it comes later)");
   EXPECT_NE(r.report().find("T0: process 0, invoke line 1, ok line 2: [append x 1] [append y 1]"),
             std::string::npos)
       << r.report();
@@ -272,10 +278,10 @@ TEST(isolation_semantics, a_repeated_read_by_one_reader_is_not_a_lost_update) {
 }
 
 TEST(isolation_semantics, non_transaction_events_are_skipped_and_counted) {
-  const std::string h = R"({"process": "nemesis", "type": "info", "f": "start-partition", "value": null})"
-                        "\n" +
-                        txn(0, R"([["append", 7, 1]])") +
-                        txn(1, R"([["r", 7, null]])", R"([["r", 7, [1]]])");
+  const std::string h =
+      R"({"process": "nemesis", "type": "info", "f": "start-partition", "value": null})"
+      "\n" +
+      txn(0, R"([["append", 7, 1]])") + txn(1, R"([["r", 7, null]])", R"([["r", 7, [1]]])");
   const isolation_result r = check(h, workload::list_append, consistency_level::serializable);
   EXPECT_EQ(r.verdict, isolation_verdict::valid);
   EXPECT_EQ(r.skipped_events, 1u);
@@ -284,8 +290,8 @@ TEST(isolation_semantics, non_transaction_events_are_skipped_and_counted) {
 
 TEST(isolation_semantics, integer_and_string_keys_are_distinct) {
   // "1" and 1 are different keys: T1 reads key 1 (an integer) which nobody appended to.
-  const std::string h = txn(0, R"([["append", "1", 5]])") +
-                        txn(1, R"([["r", 1, null]])", R"([["r", 1, [5]]])");
+  const std::string h =
+      txn(0, R"([["append", "1", 5]])") + txn(1, R"([["r", 1, null]])", R"([["r", 1, [5]]])");
   const isolation_result r = check(h, workload::list_append, consistency_level::serializable);
   EXPECT_GT(r.count(anomaly_kind::garbage_read), 0u);
 }
@@ -305,8 +311,9 @@ TEST(isolation_budget, zero_budget_on_a_cyclic_history_is_unknown) {
   EXPECT_EQ(r.verdict_line(), "unknown");
   // An acyclic history needs no search at all, so even a zero budget proves it.
   const std::string clean = txn(0, R"([["append", "x", 1]])");
-  EXPECT_EQ(check_isolation(parse_transaction_history(clean, workload::list_append), options).verdict,
-            isolation_verdict::valid);
+  EXPECT_EQ(
+      check_isolation(parse_transaction_history(clean, workload::list_append), options).verdict,
+      isolation_verdict::valid);
 }
 
 TEST(isolation_examples, are_capped_but_all_counted) {

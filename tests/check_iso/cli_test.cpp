@@ -1,8 +1,5 @@
 // `dstm-check isolation`: exit codes, last lines, errors, --dot. Calls isolation_command directly.
 
-#include "isolation_command.hpp"
-#include "support.hpp"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +7,9 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "isolation_command.hpp"
+#include "support.hpp"
 
 namespace dstm::check::test {
 namespace {
@@ -85,7 +85,8 @@ TEST_F(cli, lists_every_forbidden_anomaly) {
 TEST_F(cli, rw_register_workload) {
   const std::string f = write("h.jsonl", txn(0, R"([["w", "x", 1]])") +
                                              txn(1, R"([["r", "x", null]])", R"([["r", "x", 1]])"));
-  EXPECT_EQ(run({f, "--workload", "rw-register", "--level", "strict-serializable"}), 0) << err_.str();
+  EXPECT_EQ(run({f, "--workload", "rw-register", "--level", "strict-serializable"}), 0)
+      << err_.str();
   EXPECT_EQ(last_line(), "valid");
   // The same file is not a list-append history.
   EXPECT_EQ(run({f}), 3);

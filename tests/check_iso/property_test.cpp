@@ -2,13 +2,12 @@
 // valid at every level; reading another transaction's uncommitted write, or a write that was
 // only invoked after the read completed, is always caught.
 
-#include <dstm/check/isolation.hpp>
-#include <dstm/check/isolation/generator.hpp>
-
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <dstm/check/isolation.hpp>
+#include <dstm/check/isolation/generator.hpp>
 #include <map>
 #include <sstream>
 #include <string>
@@ -63,9 +62,7 @@ constexpr consistency_level levels[] = {
     consistency_level::snapshot_isolation, consistency_level::serializable,
     consistency_level::strict_serializable};
 
-workload any_workload() {
-  return *rc::gen::element(workload::list_append, workload::rw_register);
-}
+workload any_workload() { return *rc::gen::element(workload::list_append, workload::rw_register); }
 
 RC_GTEST_PROP(isolation_properties, serial_histories_are_valid_at_every_level, ()) {
   const workload kind = any_workload();
@@ -190,8 +187,7 @@ RC_GTEST_PROP(isolation_properties, reading_from_the_future_is_not_strict_serial
     mutated = read_from_the_future(g);
   }
   RC_PRE(mutated);
-  const isolation_result r =
-      check_at(to_jsonl(g), kind, consistency_level::strict_serializable);
+  const isolation_result r = check_at(to_jsonl(g), kind, consistency_level::strict_serializable);
   RC_ASSERT(r.verdict == isolation_verdict::invalid);
 }
 

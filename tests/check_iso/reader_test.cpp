@@ -1,14 +1,13 @@
 // The JSON-lines reader and the transaction history parser: good input, and clear errors for bad.
 
-#include "support.hpp"
-
-#include <dstm/check/detail/jsonl.hpp>
-
 #include <gtest/gtest.h>
 
+#include <dstm/check/detail/jsonl.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "support.hpp"
 
 namespace dstm::check::test {
 namespace {
@@ -117,9 +116,10 @@ std::string error_of(const std::string& history, workload w = workload::list_app
 }
 
 TEST(history_parser, reads_keys_values_and_reads) {
-  const std::string h = event(0, "invoke", R"([["append", "x", 3], ["r", 7, null]])") +
-                        R"({"type": "ok", "value": [["append", "x", 3], ["r", 7, [1, 2]]], "f": "txn", "time": 12, "process": 0})"
-                        "\n";
+  const std::string h =
+      event(0, "invoke", R"([["append", "x", 3], ["r", 7, null]])") +
+      R"({"type": "ok", "value": [["append", "x", 3], ["r", 7, [1, 2]]], "f": "txn", "time": 12, "process": 0})"
+      "\n";
   const transaction_history t = parse_transaction_history(h, workload::list_append);
   ASSERT_EQ(t.txns().size(), 1u);
   EXPECT_EQ(t.txns()[0].status, txn_status::ok);
@@ -151,7 +151,8 @@ TEST(history_parser, names_the_line_and_reason_of_bad_input) {
   const std::string ok_txn = txn(0, R"([["append", "x", 1]])");
   EXPECT_EQ(error_of(ok_txn + "{\"process\": 1, \"type\": \"invoke\""),
             "line 3: column 32: expected ',' or '}' in the event object");
-  EXPECT_EQ(error_of(ok_txn + "[1]\n"), "line 3: column 1: expected a JSON object (one event per line)");
+  EXPECT_EQ(error_of(ok_txn + "[1]\n"),
+            "line 3: column 1: expected a JSON object (one event per line)");
   EXPECT_EQ(error_of(event(0, "ok", R"([["append", "x", 1]])")),
             "line 1: process 0 completed a transaction it never invoked (every transaction needs "
             "an invoke event first)");
@@ -182,9 +183,10 @@ TEST(history_parser, names_the_line_and_reason_of_bad_input) {
 }
 
 TEST(history_parser, accepts_value_before_f_and_blank_lines) {
-  const std::string h = "\n" +
-                        std::string(R"({"value": [["w", 1, 5]], "process": 2, "type": "invoke", "f": "txn"})") +
-                        "\n\n" + R"({"value": [["w", 1, 5]], "process": 2, "type": "ok", "f": "txn"})" + "\n";
+  const std::string h =
+      "\n" +
+      std::string(R"({"value": [["w", 1, 5]], "process": 2, "type": "invoke", "f": "txn"})") +
+      "\n\n" + R"({"value": [["w", 1, 5]], "process": 2, "type": "ok", "f": "txn"})" + "\n";
   const transaction_history t = parse_transaction_history(h, workload::rw_register);
   ASSERT_EQ(t.txns().size(), 1u);
   EXPECT_EQ(t.txns()[0].invoke_line, 2u);
@@ -193,8 +195,8 @@ TEST(history_parser, accepts_value_before_f_and_blank_lines) {
 }
 
 TEST(history_parser, stream_and_string_readers_agree) {
-  const std::string h = txn(0, R"([["append", "x", 1]])") +
-                        txn(1, R"([["r", "x", null]])", R"([["r", "x", [1]]])");
+  const std::string h =
+      txn(0, R"([["append", "x", 1]])") + txn(1, R"([["r", "x", null]])", R"([["r", "x", [1]]])");
   std::istringstream in(h);
   const transaction_history a = read_transaction_history(in, workload::list_append);
   const transaction_history b = parse_transaction_history(h, workload::list_append);

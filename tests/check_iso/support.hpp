@@ -2,7 +2,6 @@
 // Helpers for writing small transaction histories in the tests by hand.
 
 #include <dstm/check/isolation.hpp>
-
 #include <initializer_list>
 #include <string>
 

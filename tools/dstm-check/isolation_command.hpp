@@ -12,9 +12,8 @@
 /// cycle search ran out of budget), 3 the input could not be read (the line number and the
 /// reason go to `err`) or the command line is wrong.
 
-#include <dstm/check/isolation.hpp>
-
 #include <charconv>
+#include <dstm/check/isolation.hpp>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -97,8 +96,10 @@ inline int isolation_command(std::span<const std::string> args, std::ostream& ou
         err << "isolation: " << a << " needs a non-negative integer, not \"" << *v << "\"\n";
         return 3;
       }
-      if (a == "--budget") options.search_budget = n;
-      else options.max_examples = static_cast<std::size_t>(n);
+      if (a == "--budget")
+        options.search_budget = n;
+      else
+        options.max_examples = static_cast<std::size_t>(n);
     } else if (a.size() > 1 && a[0] == '-') {
       err << "isolation: unknown option " << a << "\n";
       detail::isolation_usage(err);
@@ -145,9 +146,12 @@ inline int isolation_command(std::span<const std::string> args, std::ostream& ou
     }
   }
   switch (result.verdict) {
-    case isolation_verdict::valid: return 0;
-    case isolation_verdict::invalid: return 1;
-    case isolation_verdict::unknown: return 2;
+    case isolation_verdict::valid:
+      return 0;
+    case isolation_verdict::invalid:
+      return 1;
+    case isolation_verdict::unknown:
+      return 2;
   }
   return 2;
 }

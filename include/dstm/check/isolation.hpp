@@ -33,13 +33,12 @@
 /// Committed (ok) and indeterminate (info) transactions are graph nodes; failed ones are not,
 /// and reading their writes is G1a. Reads of info and failed transactions are unknown.
 
-#include <dstm/check/isolation/graph.hpp>
-#include <dstm/check/isolation/txn_history.hpp>
-#include <dstm/check/isolation/types.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <dstm/check/isolation/graph.hpp>
+#include <dstm/check/isolation/txn_history.hpp>
+#include <dstm/check/isolation/types.hpp>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -75,8 +74,8 @@ struct dependency {
 /// One example of an anomaly.
 struct anomaly_example {
   anomaly_kind kind = anomaly_kind::g0;
-  std::string description;         ///< in words; for a cycle, its summary line
-  std::vector<dependency> cycle;   ///< empty for non-cycle anomalies
+  std::string description;          ///< in words; for a cycle, its summary line
+  std::vector<dependency> cycle;    ///< empty for non-cycle anomalies
   std::vector<std::uint32_t> txns;  ///< transactions involved (ids as in the text: T<id>)
 };
 
@@ -120,11 +119,10 @@ struct isolation_result {
 
   /// The full report in words, ending with `verdict_line()` and a newline.
   std::string report() const {
-    std::string out = std::string(name(kind)) + " history: " +
-                      std::to_string(ok + failed + info) + " transactions (" +
-                      std::to_string(ok) + " ok, " + std::to_string(failed) + " fail, " +
-                      std::to_string(info) + " info), " + std::to_string(keys) + " keys, " +
-                      std::to_string(edges) + " dependency edges";
+    std::string out = std::string(name(kind)) + " history: " + std::to_string(ok + failed + info) +
+                      " transactions (" + std::to_string(ok) + " ok, " + std::to_string(failed) +
+                      " fail, " + std::to_string(info) + " info), " + std::to_string(keys) +
+                      " keys, " + std::to_string(edges) + " dependency edges";
     if (skipped_events > 0) {
       out += "; " + std::to_string(skipped_events) + " non-transaction events skipped";
     }
@@ -215,9 +213,12 @@ class isolation_analysis {
 
   isolation_result run() {
     for (const txn_record& t : h_.txns()) {
-      if (t.status == txn_status::ok) ++result_.ok;
-      else if (t.status == txn_status::fail) ++result_.failed;
-      else ++result_.info;
+      if (t.status == txn_status::ok)
+        ++result_.ok;
+      else if (t.status == txn_status::fail)
+        ++result_.failed;
+      else
+        ++result_.info;
     }
     result_.keys = h_.key_count();
     result_.skipped_events = h_.skipped_events();
@@ -241,9 +242,7 @@ class isolation_analysis {
 
   // ---- shared helpers ----
 
-  bool node(std::uint32_t txn) const noexcept {
-    return h_.txns()[txn].status != txn_status::fail;
-  }
+  bool node(std::uint32_t txn) const noexcept { return h_.txns()[txn].status != txn_status::fail; }
 
   void add_edge(std::uint32_t from, std::uint32_t to, std::uint8_t kind) {
     if (from != to && node(from) && node(to)) edges_.push_back({from, to, kind});
@@ -482,7 +481,8 @@ class isolation_analysis {
             const std::uint32_t w = writer_of(k, e);
             example(anomaly_kind::g1a,
                     t(tx) + " read " + key(k) + " = " + list_text(list) + ", which includes " +
-                        std::to_string(e) + ", appended by " + t(w) + ", which failed (aborted read)",
+                        std::to_string(e) + ", appended by " + t(w) +
+                        ", which failed (aborted read)",
                     {tx, w});
           }
           if (first_garbage_[b] < len && want_example(anomaly_kind::garbage_read)) {
@@ -510,8 +510,8 @@ class isolation_analysis {
             const std::uint32_t w = lw & ~intermediate_bit;
             example(anomaly_kind::g1b,
                     t(tx) + " read " + key(k) + " = " + list_text(list) + ", ending in " +
-                        std::to_string(last) + ", an intermediate append of " + t(w) + " (" +
-                        t(w) + " appended to " + key(k) + " again later in the transaction)",
+                        std::to_string(last) + ", an intermediate append of " + t(w) + " (" + t(w) +
+                        " appended to " + key(k) + " again later in the transaction)",
                     {tx, w});
           }
         }
@@ -519,7 +519,8 @@ class isolation_analysis {
         if (!own.empty()) {
           const bool ends_with_own =
               list.size() >= own.size() &&
-              std::equal(own.begin(), own.end(), list.end() - static_cast<std::ptrdiff_t>(own.size()));
+              std::equal(own.begin(), own.end(),
+                         list.end() - static_cast<std::ptrdiff_t>(own.size()));
           if (!ends_with_own && want_example(anomaly_kind::internal)) {
             example(anomaly_kind::internal,
                     t(tx) + " appended " + list_text(own) + " to " + key(k) + " and then read " +
@@ -528,7 +529,8 @@ class isolation_analysis {
                     {tx});
           }
         }
-        const bool compatible = b == transaction_history::no_branch || b == main_[k] || len <= lcp_[b];
+        const bool compatible =
+            b == transaction_history::no_branch || b == main_[k] || len <= lcp_[b];
         if (own.empty() && writes_after(tx, i, k)) {
           rmws.push_back({k, compatible ? main_[k] : b, len, tx});
         }
@@ -548,10 +550,10 @@ class isolation_analysis {
     }
     lost_updates(rmws, [&](const rmw& r) {
       return t(r.txn) + " read " + key(r.key) + " = " +
-             (r.branch == none ? std::string("[]")
-                               : list_text(std::span<const std::int64_t>(
-                                                h_.branches()[r.branch].elements)
-                                               .first(r.length))) +
+             (r.branch == none
+                  ? std::string("[]")
+                  : list_text(std::span<const std::int64_t>(h_.branches()[r.branch].elements)
+                                  .first(r.length))) +
              " and then appended to it";
     });
   }
@@ -578,8 +580,10 @@ class isolation_analysis {
           first_failed_[b] = static_cast<std::uint32_t>(i);
         }
         if (is_main) {
-          if (write_pos_[w] >= 0) duplicate = true;
-          else write_pos_[w] = static_cast<std::int64_t>(i);
+          if (write_pos_[w] >= 0)
+            duplicate = true;
+          else
+            write_pos_[w] = static_cast<std::int64_t>(i);
         } else {
           if (write_pos_[w] == -1) write_pos_[w] = -2;  // observed, but not in the main order
           duplicate = !seen_elsewhere.insert(e).second;
@@ -592,7 +596,8 @@ class isolation_analysis {
   template <class Rmw, class Describe>
   void lost_updates(std::vector<Rmw>& rmws, Describe describe) {
     std::sort(rmws.begin(), rmws.end(), [](const Rmw& a, const Rmw& b) {
-      return std::tie(a.key, a.branch, a.length, a.txn) < std::tie(b.key, b.branch, b.length, b.txn);
+      return std::tie(a.key, a.branch, a.length, a.txn) <
+             std::tie(b.key, b.branch, b.length, b.txn);
     });
     // A transaction reading the key twice before writing it is one reader, not two.
     rmws.erase(std::unique(rmws.begin(), rmws.end(),
@@ -643,13 +648,13 @@ class isolation_analysis {
   }
 
   std::span<const version_edge> successors(std::uint32_t w) const {
-    return std::span<const version_edge>(versions_).subspan(version_offsets_[w],
-                                                            version_offsets_[w + 1] - version_offsets_[w]);
+    return std::span<const version_edge>(versions_).subspan(
+        version_offsets_[w], version_offsets_[w + 1] - version_offsets_[w]);
   }
 
   std::span<const std::uint32_t> initial_successors(std::uint32_t key) const {
-    return std::span<const std::uint32_t>(initial_succ_).subspan(
-        initial_offsets_[key], initial_offsets_[key + 1] - initial_offsets_[key]);
+    return std::span<const std::uint32_t>(initial_succ_)
+        .subspan(initial_offsets_[key], initial_offsets_[key + 1] - initial_offsets_[key]);
   }
 
   void analyze_rw_register() {
@@ -760,8 +765,8 @@ class isolation_analysis {
         if (txns[wr.txn].status == txn_status::fail) {
           if (want_example(anomaly_kind::g1a)) {
             example(anomaly_kind::g1a,
-                    t(tx) + " read " + key(k) + " = " + std::to_string(op.value) +
-                        ", written by " + t(wr.txn) + ", which failed (aborted read)",
+                    t(tx) + " read " + key(k) + " = " + std::to_string(op.value) + ", written by " +
+                        t(wr.txn) + ", which failed (aborted read)",
                     {tx, wr.txn});
           }
           continue;
@@ -770,8 +775,8 @@ class isolation_analysis {
           if (want_example(anomaly_kind::g1b)) {
             example(anomaly_kind::g1b,
                     t(tx) + " read " + key(k) + " = " + std::to_string(op.value) +
-                        ", an intermediate write of " + t(wr.txn) + " (" + t(wr.txn) +
-                        " wrote " + key(k) + " again later in the transaction)",
+                        ", an intermediate write of " + t(wr.txn) + " (" + t(wr.txn) + " wrote " +
+                        key(k) + " again later in the transaction)",
                     {tx, wr.txn});
           }
           continue;
@@ -887,12 +892,12 @@ class isolation_analysis {
     };
     if (realtime_) {
       const std::uint8_t every = non_rw | edge_rw | edge_rt;
-      families.push_back({anomaly_kind::g0_realtime,
-                          {edge_ww | edge_rt, edge_rt, edge_ww | edge_rt, 0}});
-      families.push_back({anomaly_kind::g1c_realtime,
-                          {non_rw | edge_rt, edge_wr, non_rw | edge_rt, edge_rt}});
-      families.push_back({anomaly_kind::g_single_realtime,
-                          {every, edge_rw, non_rw | edge_rt, edge_rt}});
+      families.push_back(
+          {anomaly_kind::g0_realtime, {edge_ww | edge_rt, edge_rt, edge_ww | edge_rt, 0}});
+      families.push_back(
+          {anomaly_kind::g1c_realtime, {non_rw | edge_rt, edge_wr, non_rw | edge_rt, edge_rt}});
+      families.push_back(
+          {anomaly_kind::g_single_realtime, {every, edge_rw, non_rw | edge_rt, edge_rt}});
       families.push_back({anomaly_kind::g2_item_realtime,
                           {every, edge_rw, every, static_cast<std::uint8_t>(edge_rw | edge_rt)}});
     }
@@ -949,8 +954,9 @@ class isolation_analysis {
       ex.cycle.push_back(std::move(d));
     }
     ex.description = "a cycle of " + std::to_string(cycle.size()) + " transactions with " +
-                     (rw == 0 ? std::string("no rw edges") :
-                      rw == 1 ? std::string("one rw edge") : std::to_string(rw) + " rw edges") +
+                     (rw == 0   ? std::string("no rw edges")
+                      : rw == 1 ? std::string("one rw edge")
+                                : std::to_string(rw) + " rw edges") +
                      ":";
     result_.examples.push_back(std::move(ex));
   }
@@ -1012,7 +1018,8 @@ class isolation_analysis {
       const std::uint32_t k = op.key;
       const auto list = h_.read_list(op);
       const std::uint32_t bb = transaction_history::read_branch(op);
-      if (bb != transaction_history::no_branch && bb != main_[k] && list.size() > lcp_[bb]) continue;
+      if (bb != transaction_history::no_branch && bb != main_[k] && list.size() > lcp_[bb])
+        continue;
       const auto main = main_list(k);
       if (d.kind == edge_wr) {
         if (!list.empty() && writer_of(k, list.back()) == a) {
@@ -1029,8 +1036,8 @@ class isolation_analysis {
           d.key = key(k);
           d.explanation = t(a) + " read " + key(k) + " = " + list_text(list) +
                           ", which did not include " + t(b) + "'s append of " +
-                          std::to_string(main[next]) + " (next in " + key(k) +
-                          "'s version order " + list_text(main) + ")";
+                          std::to_string(main[next]) + " (next in " + key(k) + "'s version order " +
+                          list_text(main) + ")";
           return;
         }
       } else {
@@ -1058,13 +1065,12 @@ class isolation_analysis {
         for (const version_edge& s : successors(w)) {
           if (writes[s.to].txn != b) continue;
           d.key = key(op.key);
-          d.explanation = t(b) + " wrote " + key(op.key) + " = " + std::to_string(writes[s.to].value) +
-                          " after " + t(a) + " wrote " + key(op.key) + " = " +
-                          std::to_string(op.value) +
-                          (s.reason == 0 ? " (" + t(b) + " read " + std::to_string(op.value) +
-                                               " before writing)"
-                                         : " (" + t(a) + " completed before " + t(b) +
-                                               " was invoked)");
+          d.explanation =
+              t(b) + " wrote " + key(op.key) + " = " + std::to_string(writes[s.to].value) +
+              " after " + t(a) + " wrote " + key(op.key) + " = " + std::to_string(op.value) +
+              (s.reason == 0
+                   ? " (" + t(b) + " read " + std::to_string(op.value) + " before writing)"
+                   : " (" + t(a) + " completed before " + t(b) + " was invoked)");
           return;
         }
       }
@@ -1074,13 +1080,14 @@ class isolation_analysis {
     const auto ops = h_.ops(reader);
     for (std::uint32_t i = 0; i < ops.size(); ++i) {
       const micro_op& op = ops[i];
-      if (op.kind != op_kind::read || !op.known || has_own_write_before(reader, i, op.key)) continue;
+      if (op.kind != op_kind::read || !op.known || has_own_write_before(reader, i, op.key))
+        continue;
       const std::uint32_t k = op.key;
       if (d.kind == edge_wr) {
         if (!op.nil && writer_of(k, op.value) == a) {
           d.key = key(k);
-          d.explanation = t(b) + " read " + key(k) + " = " + std::to_string(op.value) +
-                          ", written by " + t(a);
+          d.explanation =
+              t(b) + " read " + key(k) + " = " + std::to_string(op.value) + ", written by " + t(a);
           return;
         }
         continue;
@@ -1128,7 +1135,8 @@ class isolation_analysis {
 
   void write_notes() {
     std::vector<std::uint32_t> ids;
-    for (const anomaly_example& ex : result_.examples) ids.insert(ids.end(), ex.txns.begin(), ex.txns.end());
+    for (const anomaly_example& ex : result_.examples)
+      ids.insert(ids.end(), ex.txns.begin(), ex.txns.end());
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     for (std::uint32_t id : ids) {
@@ -1136,7 +1144,9 @@ class isolation_analysis {
       std::string s = t(id) + ": process " + std::to_string(r.process) + ", invoke line " +
                       std::to_string(r.invoke_line);
       if (r.complete_line != 0) {
-        s += r.status == txn_status::ok ? ", ok line " : r.status == txn_status::fail ? ", fail line " : ", info line ";
+        s += r.status == txn_status::ok     ? ", ok line "
+             : r.status == txn_status::fail ? ", fail line "
+                                            : ", info line ";
         s += std::to_string(r.complete_line);
       } else {
         s += ", never completed";
@@ -1163,7 +1173,7 @@ class isolation_analysis {
   std::vector<std::uint32_t> first_failed_;   // per branch: first element a failed txn wrote
   std::vector<std::uint32_t> first_garbage_;  // per branch: first element nobody wrote
   std::vector<std::uint32_t> duplicate_at_;   // per branch: first repeated element
-  std::vector<std::int64_t> write_pos_;       // per write: position in main; -1 unseen; -2 elsewhere
+  std::vector<std::int64_t> write_pos_;  // per write: position in main; -1 unseen; -2 elsewhere
   std::vector<std::size_t> element_offsets_;    // per branch, into element_writers_
   std::vector<std::uint32_t> element_writers_;  // per branch element, see intermediate_bit
   std::vector<std::uint32_t> unobserved_offsets_;

@@ -217,7 +217,9 @@ class json_cursor {
   std::size_t column() const noexcept { return static_cast<std::size_t>(p_ - begin_) + 1; }
 
   /// Throws `json_syntax_error` at the cursor's column.
-  [[noreturn]] void fail(const std::string& reason) const { throw json_syntax_error(column(), reason); }
+  [[noreturn]] void fail(const std::string& reason) const {
+    throw json_syntax_error(column(), reason);
+  }
 
   /// Throws `json_syntax_error` at an earlier `column()` (the start of what was wrong).
   [[noreturn]] void fail_at_column(std::size_t column, const std::string& reason) const {
@@ -250,7 +252,8 @@ class json_cursor {
       fail_at(start, "expected an integer, found a fractional number");
     }
     if (!negative && magnitude == limit) fail_at(start, "integer out of the 64-bit range");
-    return negative ? static_cast<std::int64_t>(~magnitude + 1) : static_cast<std::int64_t>(magnitude);
+    return negative ? static_cast<std::int64_t>(~magnitude + 1)
+                    : static_cast<std::int64_t>(magnitude);
   }
 
   [[gnu::cold, gnu::noinline]] std::string_view escaped_string(const char* start,
@@ -267,16 +270,36 @@ class json_cursor {
       }
       if (p_ == end_) break;
       switch (*p_++) {
-        case '"': scratch.push_back('"'); break;
-        case '\\': scratch.push_back('\\'); break;
-        case '/': scratch.push_back('/'); break;
-        case 'b': scratch.push_back('\b'); break;
-        case 'f': scratch.push_back('\f'); break;
-        case 'n': scratch.push_back('\n'); break;
-        case 'r': scratch.push_back('\r'); break;
-        case 't': scratch.push_back('\t'); break;
-        case 'u': append_utf8(scratch, code_point()); break;
-        default: --p_; fail("invalid escape in a string");
+        case '"':
+          scratch.push_back('"');
+          break;
+        case '\\':
+          scratch.push_back('\\');
+          break;
+        case '/':
+          scratch.push_back('/');
+          break;
+        case 'b':
+          scratch.push_back('\b');
+          break;
+        case 'f':
+          scratch.push_back('\f');
+          break;
+        case 'n':
+          scratch.push_back('\n');
+          break;
+        case 'r':
+          scratch.push_back('\r');
+          break;
+        case 't':
+          scratch.push_back('\t');
+          break;
+        case 'u':
+          append_utf8(scratch, code_point());
+          break;
+        default:
+          --p_;
+          fail("invalid escape in a string");
       }
     }
     if (p_ == end_) fail("unterminated string");
@@ -298,7 +321,9 @@ class json_cursor {
   void skip_value(std::string& scratch, int depth) {
     if (depth > max_depth) fail("nesting deeper than 256 levels");
     switch (peek()) {
-      case '"': string(scratch); return;
+      case '"':
+        string(scratch);
+        return;
       case '{':
         ++p_;
         if (try_consume('}')) return;
@@ -317,10 +342,18 @@ class json_cursor {
         } while (try_consume(','));
         expect(']', "',' or ']' in an array");
         return;
-      case 't': literal("true"); return;
-      case 'f': literal("false"); return;
-      case 'n': literal("null"); return;
-      default: skip_number(); return;
+      case 't':
+        literal("true");
+        return;
+      case 'f':
+        literal("false");
+        return;
+      case 'n':
+        literal("null");
+        return;
+      default:
+        skip_number();
+        return;
     }
   }
 
@@ -362,10 +395,14 @@ class json_cursor {
     for (int i = 0; i < 4; ++i) {
       const char c = *p_++;
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<std::uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<std::uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<std::uint32_t>(c - 'A' + 10);
-      else fail("invalid hex digit in a \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= static_cast<std::uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<std::uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<std::uint32_t>(c - 'A' + 10);
+      else
+        fail("invalid hex digit in a \\u escape");
     }
     return v;
   }

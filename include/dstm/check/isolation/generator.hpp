@@ -13,10 +13,9 @@
 /// Same seed, same history. The generator uses its own xorshift-style PRNG and no standard
 /// distributions, so histories are identical across standard libraries.
 
+#include <cstdint>
 #include <dstm/check/isolation/txn_history.hpp>
 #include <dstm/check/isolation/types.hpp>
-
-#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -93,7 +92,8 @@ class history_generator {
       : opts_(options), state_(seed ^ 0x6A09E667F3BCC908ULL) {
     if (opts_.processes == 0) opts_.processes = 1;
     if (opts_.min_ops_per_txn == 0) opts_.min_ops_per_txn = 1;
-    if (opts_.max_ops_per_txn < opts_.min_ops_per_txn) opts_.max_ops_per_txn = opts_.min_ops_per_txn;
+    if (opts_.max_ops_per_txn < opts_.min_ops_per_txn)
+      opts_.max_ops_per_txn = opts_.min_ops_per_txn;
     if (opts_.active_keys == 0) opts_.active_keys = 1;
     if (opts_.writes_per_key == 0) opts_.writes_per_key = 1;
     for (std::uint32_t p = 0; p < opts_.processes; ++p) processes_.push_back({p, false, {}, 0});

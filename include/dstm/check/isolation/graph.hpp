@@ -28,11 +28,16 @@ enum edge_kind : std::uint8_t {
 /// The short name of one edge kind ("ww", "wr", "rw", "realtime").
 constexpr std::string_view edge_name(std::uint8_t kind) noexcept {
   switch (kind) {
-    case edge_ww: return "ww";
-    case edge_wr: return "wr";
-    case edge_rw: return "rw";
-    case edge_rt: return "realtime";
-    default: return "?";
+    case edge_ww:
+      return "ww";
+    case edge_wr:
+      return "wr";
+    case edge_rw:
+      return "rw";
+    case edge_rt:
+      return "realtime";
+    default:
+      return "?";
   }
 }
 

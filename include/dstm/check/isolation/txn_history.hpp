@@ -12,13 +12,12 @@
 /// incompatible-order anomaly. Memory is therefore proportional to the number of micro-ops plus
 /// the number of distinct list elements, not to the total length of all reads.
 
-#include <dstm/check/detail/jsonl.hpp>
-#include <dstm/check/isolation/types.hpp>
-#include <dstm/error.hpp>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <dstm/check/detail/jsonl.hpp>
+#include <dstm/check/isolation/types.hpp>
+#include <dstm/error.hpp>
 #include <istream>
 #include <limits>
 #include <optional>
@@ -103,8 +102,8 @@ struct list_branch {
 struct op_input {
   op_kind kind = op_kind::read;
   std::uint32_t key = 0;
-  std::int64_t value = 0;               ///< append/write value, or rw-register read value
-  bool nil = true;                      ///< read: null (unknown, or an empty / unwritten key)
+  std::int64_t value = 0;              ///< append/write value, or rw-register read value
+  bool nil = true;                     ///< read: null (unknown, or an empty / unwritten key)
   std::span<const std::int64_t> list;  ///< list-append read result
 };
 
@@ -304,8 +303,8 @@ class transaction_history {
     if (status != txn_status::ok) return;
     if (ops.size() != t.op_count) {
       fail(line, "the ok completion has " + std::to_string(ops.size()) +
-                     " micro-ops but its invoke (line " + std::to_string(t.invoke_line) +
-                     ") has " + std::to_string(t.op_count));
+                     " micro-ops but its invoke (line " + std::to_string(t.invoke_line) + ") has " +
+                     std::to_string(t.op_count));
     }
     completion_order_.push_back(id);
     for (std::size_t i = 0; i < ops.size(); ++i) {
@@ -386,12 +385,14 @@ class transaction_history {
 
   void check_kind(op_kind k, std::uint64_t line) const {
     if (k == op_kind::append && workload_ == workload::rw_register) {
-      fail(line, "micro-op \"append\" does not belong in an rw-register history "
-                 "(use --workload list-append)");
+      fail(line,
+           "micro-op \"append\" does not belong in an rw-register history "
+           "(use --workload list-append)");
     }
     if (k == op_kind::write && workload_ == workload::list_append) {
-      fail(line, "micro-op \"w\" does not belong in a list-append history "
-                 "(use --workload rw-register)");
+      fail(line,
+           "micro-op \"w\" does not belong in a list-append history "
+           "(use --workload rw-register)");
     }
   }
 
@@ -486,8 +487,8 @@ class transaction_history {
       last = b;
       list_branch& br = branches_[b];
       const std::size_t n = std::min(br.elements.size(), list.size());
-      const auto mismatch = std::mismatch(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(n),
-                                          br.elements.begin());
+      const auto mismatch = std::mismatch(
+          list.begin(), list.begin() + static_cast<std::ptrdiff_t>(n), br.elements.begin());
       const auto common = static_cast<std::size_t>(mismatch.first - list.begin());
       if (common == list.size()) {
         if (common == br.elements.size()) br.witness = txn;
@@ -578,11 +579,17 @@ class txn_line_parser {
           c.peek();
           const std::size_t type_column = c.column();
           const std::string_view t = c.string(scratch_);
-          if (t == "invoke") type = type_field::invoke;
-          else if (t == "ok") type = type_field::ok;
-          else if (t == "fail") type = type_field::fail;
-          else if (t == "info") type = type_field::info;
-          else c.fail_at_column(type_column, "\"type\" must be invoke, ok, fail or info, not \"" + std::string(t) + "\"");
+          if (t == "invoke")
+            type = type_field::invoke;
+          else if (t == "ok")
+            type = type_field::ok;
+          else if (t == "fail")
+            type = type_field::fail;
+          else if (t == "info")
+            type = type_field::info;
+          else
+            c.fail_at_column(type_column, "\"type\" must be invoke, ok, fail or info, not \"" +
+                                              std::string(t) + "\"");
         } else if (field == "f") {
           if (c.peek() == '"') {
             f_state = c.string(scratch_) == "txn" ? 1 : 2;
@@ -620,16 +627,25 @@ class txn_line_parser {
     }
     if (!has_value || value_null) {
       if (type == type_field::invoke || type == type_field::ok) {
-        throw isolation_input_error(line_, "a txn's invoke and ok events need a \"value\": the "
-                                           "list of micro-ops");
+        throw isolation_input_error(line_,
+                                    "a txn's invoke and ok events need a \"value\": the "
+                                    "list of micro-ops");
       }
       inputs_.clear();
     }
     switch (type) {
-      case type_field::invoke: h_.invoke(process, inputs_, line_); break;
-      case type_field::ok: h_.complete(process, txn_status::ok, inputs_, line_); break;
-      case type_field::fail: h_.complete(process, txn_status::fail, inputs_, line_); break;
-      default: h_.complete(process, txn_status::info, inputs_, line_); break;
+      case type_field::invoke:
+        h_.invoke(process, inputs_, line_);
+        break;
+      case type_field::ok:
+        h_.complete(process, txn_status::ok, inputs_, line_);
+        break;
+      case type_field::fail:
+        h_.complete(process, txn_status::fail, inputs_, line_);
+        break;
+      default:
+        h_.complete(process, txn_status::info, inputs_, line_);
+        break;
     }
   }
 
@@ -675,15 +691,19 @@ class txn_line_parser {
     } else if (f == "w") {
       op.kind = op_kind::write;
     } else {
-      c.fail_at_column(f_column, "unknown micro-op \"" + std::string(f) + "\" (expected \"r\", \"append\" or \"w\")");
+      c.fail_at_column(f_column, "unknown micro-op \"" + std::string(f) +
+                                     "\" (expected \"r\", \"append\" or \"w\")");
     }
     if (op.kind == op_kind::append && w == workload::rw_register) {
-      c.fail_at_column(f_column, "micro-op \"append\" does not belong in an rw-register history (use --workload "
-             "list-append)");
+      c.fail_at_column(
+          f_column,
+          "micro-op \"append\" does not belong in an rw-register history (use --workload "
+          "list-append)");
     }
     if (op.kind == op_kind::write && w == workload::list_append) {
-      c.fail_at_column(f_column, "micro-op \"w\" does not belong in a list-append history (use --workload "
-             "rw-register)");
+      c.fail_at_column(f_column,
+                       "micro-op \"w\" does not belong in a list-append history (use --workload "
+                       "rw-register)");
     }
     c.expect(',', "',' after the micro-op's function");
     if (c.at_number()) {

@@ -3,17 +3,20 @@
 /// The vocabulary of the isolation checker: workloads, consistency levels, anomalies, and the
 /// table saying which level forbids which anomaly.
 ///
-/// | anomaly                      | read-committed | repeatable-read | snapshot-isolation | serializable | strict-serializable |
-/// |------------------------------|:--:|:--:|:--:|:--:|:--:|
-/// | G0 (write cycle)             | x | x | x | x | x |
-/// | G1a (aborted read)           | x | x | x | x | x |
-/// | G1b (intermediate read)      | x | x | x | x | x |
-/// | G1c (circular information flow) | x | x | x | x | x |
-/// | G-single (one anti-dependency)  |   | x | x | x | x |
-/// | G2-item (two or more)        |   | x |   | x | x |
-/// | lost-update                  |   | x | x | x | x |
-/// | G0/G1c/G-single/G2-item-realtime |   |   |   |   | x |
-/// | internal, duplicate-elements, incompatible-order, garbage-read | x | x | x | x | x |
+/// RC read-committed, RR repeatable-read, SI snapshot-isolation, SER serializable, SSER
+/// strict-serializable; x = the level forbids the anomaly.
+///
+/// | anomaly                                                        | RC | RR | SI | SER | SSER |
+/// |----------------------------------------------------------------|----|----|----|-----|------|
+/// | G0 (write cycle)                                               | x  | x  | x  | x   | x    |
+/// | G1a (aborted read)                                             | x  | x  | x  | x   | x    |
+/// | G1b (intermediate read)                                        | x  | x  | x  | x   | x    |
+/// | G1c (circular information flow)                                | x  | x  | x  | x   | x    |
+/// | G-single (exactly one anti-dependency in the cycle)            |    | x  | x  | x   | x    |
+/// | G2-item (two or more anti-dependencies)                        |    | x  |    | x   | x    |
+/// | lost-update                                                    |    | x  | x  | x   | x    |
+/// | G0-, G1c-, G-single-, G2-item-realtime                         |    |    |    |     | x    |
+/// | internal, duplicate-elements, incompatible-order, garbage-read | x  | x  | x  | x   | x    |
 ///
 /// This follows Adya and Elle. Repeatable read is Adya's PL-2.99, which proscribes G2-item:
 /// "a cycle with one or more item anti-dependency edges", so a G-single cycle violates it too
@@ -69,33 +72,55 @@ inline constexpr std::size_t anomaly_kind_count = 15;
 
 /// Every anomaly kind, in report order.
 inline constexpr std::array<anomaly_kind, anomaly_kind_count> all_anomaly_kinds = {
-    anomaly_kind::g0,          anomaly_kind::g1a,
-    anomaly_kind::g1b,         anomaly_kind::g1c,
-    anomaly_kind::g_single,    anomaly_kind::g2_item,
-    anomaly_kind::lost_update, anomaly_kind::duplicate_elements,
-    anomaly_kind::internal,    anomaly_kind::incompatible_order,
-    anomaly_kind::garbage_read, anomaly_kind::g0_realtime,
-    anomaly_kind::g1c_realtime, anomaly_kind::g_single_realtime,
+    anomaly_kind::g0,
+    anomaly_kind::g1a,
+    anomaly_kind::g1b,
+    anomaly_kind::g1c,
+    anomaly_kind::g_single,
+    anomaly_kind::g2_item,
+    anomaly_kind::lost_update,
+    anomaly_kind::duplicate_elements,
+    anomaly_kind::internal,
+    anomaly_kind::incompatible_order,
+    anomaly_kind::garbage_read,
+    anomaly_kind::g0_realtime,
+    anomaly_kind::g1c_realtime,
+    anomaly_kind::g_single_realtime,
     anomaly_kind::g2_item_realtime};
 
 /// The name used in reports and on the verdict line (Elle's spelling).
 constexpr std::string_view name(anomaly_kind k) noexcept {
   switch (k) {
-    case anomaly_kind::g0: return "G0";
-    case anomaly_kind::g1a: return "G1a";
-    case anomaly_kind::g1b: return "G1b";
-    case anomaly_kind::g1c: return "G1c";
-    case anomaly_kind::g_single: return "G-single";
-    case anomaly_kind::g2_item: return "G2-item";
-    case anomaly_kind::lost_update: return "lost-update";
-    case anomaly_kind::duplicate_elements: return "duplicate-elements";
-    case anomaly_kind::internal: return "internal";
-    case anomaly_kind::incompatible_order: return "incompatible-order";
-    case anomaly_kind::garbage_read: return "garbage-read";
-    case anomaly_kind::g0_realtime: return "G0-realtime";
-    case anomaly_kind::g1c_realtime: return "G1c-realtime";
-    case anomaly_kind::g_single_realtime: return "G-single-realtime";
-    case anomaly_kind::g2_item_realtime: return "G2-item-realtime";
+    case anomaly_kind::g0:
+      return "G0";
+    case anomaly_kind::g1a:
+      return "G1a";
+    case anomaly_kind::g1b:
+      return "G1b";
+    case anomaly_kind::g1c:
+      return "G1c";
+    case anomaly_kind::g_single:
+      return "G-single";
+    case anomaly_kind::g2_item:
+      return "G2-item";
+    case anomaly_kind::lost_update:
+      return "lost-update";
+    case anomaly_kind::duplicate_elements:
+      return "duplicate-elements";
+    case anomaly_kind::internal:
+      return "internal";
+    case anomaly_kind::incompatible_order:
+      return "incompatible-order";
+    case anomaly_kind::garbage_read:
+      return "garbage-read";
+    case anomaly_kind::g0_realtime:
+      return "G0-realtime";
+    case anomaly_kind::g1c_realtime:
+      return "G1c-realtime";
+    case anomaly_kind::g_single_realtime:
+      return "G-single-realtime";
+    case anomaly_kind::g2_item_realtime:
+      return "G2-item-realtime";
   }
   return "?";
 }
@@ -103,11 +128,16 @@ constexpr std::string_view name(anomaly_kind k) noexcept {
 /// The name of a level on the command line and in reports.
 constexpr std::string_view name(consistency_level l) noexcept {
   switch (l) {
-    case consistency_level::read_committed: return "read-committed";
-    case consistency_level::repeatable_read: return "repeatable-read";
-    case consistency_level::snapshot_isolation: return "snapshot-isolation";
-    case consistency_level::serializable: return "serializable";
-    case consistency_level::strict_serializable: return "strict-serializable";
+    case consistency_level::read_committed:
+      return "read-committed";
+    case consistency_level::repeatable_read:
+      return "repeatable-read";
+    case consistency_level::snapshot_isolation:
+      return "snapshot-isolation";
+    case consistency_level::serializable:
+      return "serializable";
+    case consistency_level::strict_serializable:
+      return "strict-serializable";
   }
   return "?";
 }
@@ -144,16 +174,19 @@ constexpr bool forbids(consistency_level l, anomaly_kind k) noexcept {
     case anomaly_kind::duplicate_elements:
     case anomaly_kind::internal:
     case anomaly_kind::incompatible_order:
-    case anomaly_kind::garbage_read: return true;
+    case anomaly_kind::garbage_read:
+      return true;
     case anomaly_kind::g_single:
-    case anomaly_kind::lost_update: return l != consistency_level::read_committed;
+    case anomaly_kind::lost_update:
+      return l != consistency_level::read_committed;
     case anomaly_kind::g2_item:
       return l == consistency_level::repeatable_read || l == consistency_level::serializable ||
              l == consistency_level::strict_serializable;
     case anomaly_kind::g0_realtime:
     case anomaly_kind::g1c_realtime:
     case anomaly_kind::g_single_realtime:
-    case anomaly_kind::g2_item_realtime: return l == consistency_level::strict_serializable;
+    case anomaly_kind::g2_item_realtime:
+      return l == consistency_level::strict_serializable;
   }
   return true;
 }
