@@ -471,7 +471,8 @@ inline std::vector<partition> partition_by_key(const history& h) {
 }
 
 inline std::string key_title(std::string_view key, std::size_t operations) {
-  const std::string count = std::to_string(operations) + " operations";
+  const std::string count =
+      std::to_string(operations) + (operations == 1 ? " operation" : " operations");
   if (key.empty()) return "The history (no key, " + count + ")";
   return "Key " + nlohmann::json(key).dump() + " (" + count + ")";
 }
@@ -584,8 +585,13 @@ key_report check_key(const history& h, const partition& part, const M& prototype
 
   std::string& text = report.explanation;
   text = header + ": not linearizable.\n";
-  text += "  The longest linearizable prefix has " + std::to_string(outcome.order.size()) +
-          " operations and leaves " + std::string(model.describe(outcome.state)) + ".\n";
+  if (outcome.order.empty())
+    text += "  No operation can be linearized first, starting from " +
+            std::string(model.describe(outcome.state)) + ".\n";
+  else
+    text += "  The longest linearizable prefix has " + std::to_string(outcome.order.size()) +
+            (outcome.order.size() == 1 ? " operation" : " operations") + " and leaves " +
+            std::string(model.describe(outcome.state)) + ".\n";
   list_prefix(text);
   const raw_operation& stuck = part.operations[source[blocked]];
   text += "  Then the " + model.describe(ops[blocked]) + " of " + where(h, stuck) +
@@ -630,7 +636,8 @@ linearizability_result check_linearizable(const history& h, M model = M{},
     if (k.result == verdict::unknown) ++unknown;
   }
   const std::size_t keys = result.keys.size();
-  const std::string scope = std::to_string(operations) + " operations on " +
+  const std::string scope = std::to_string(operations) +
+                            (operations == 1 ? " operation on " : " operations on ") +
                             std::to_string(keys) + (keys == 1 ? " key, " : " keys, ") +
                             result.model + " model";
   auto of_keys = [keys](std::size_t n) {
