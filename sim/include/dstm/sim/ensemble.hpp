@@ -168,6 +168,7 @@ struct client_state {
   std::int64_t skew_ns = 0;
   std::int32_t drift_ppm = 0;
   int next_server = 0;
+  int failed_attempts = 0;  // in a row; a full round of servers is followed by a pause
   bool attached = true;  // false once its coordinator is gone
 };
 
@@ -656,7 +657,11 @@ class ensemble {
     // Calls queued during this attempt fail, as the C client fails its queue on each failed
     // attempt; then the next server is tried.
     fail_all(c, make_error_code(coordinator_errc::connection_loss));
-    world_.after(c.random.between(0, 20 * milliseconds), [this, session = c.session] {
+    // Like the C client: the next server at once, but a pause after every server failed.
+    const bool round = ++c.failed_attempts % server_count() == 0;
+    const std::int64_t pause = round ? c.random.between(100, 300) * milliseconds
+                                     : c.random.between(0, 10) * milliseconds;
+    world_.after(pause, [this, session = c.session] {
       auto cl = clients_.find(session);
       if (cl == clients_.end()) return;
       auto& cc = *cl->second;
@@ -668,6 +673,7 @@ class ensemble {
     if (c.attempt != id) return;
     c.attempt = 0;
     c.conn = id;
+    c.failed_attempts = 0;
     c.last_zxid = std::max(c.last_zxid, r.zxid);
     c.last_position = std::max(c.last_position, r.position);
     const bool was = c.state == session_state::connected;

@@ -101,7 +101,7 @@ struct fault_config {
     f.loss_before_per_million = 30'000;
     f.loss_after_per_million = 30'000;
     f.replication_jitter_ns = 5 * milliseconds;
-    f.nemesis_interval_ns = 60 * milliseconds;
+    f.nemesis_interval_ns = 150 * milliseconds;
     f.fault_duration_ns = 400 * milliseconds;
     f.weight_crash = 3;
     f.weight_server_partition = 3;

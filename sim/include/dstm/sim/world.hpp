@@ -100,6 +100,74 @@ class fiber_stack {
   std::size_t page_ = 0, usable_ = 0, total_ = 0;
 };
 
+// Switching contexts. On x86-64 a hand-written switch saves only what the ABI makes callee-saved
+// (six registers, MXCSR and the x87 control word): swapcontext also saves the signal mask, a
+// system call per switch that would cost a third of the simulator's speed. Elsewhere, or with
+// DSTM_SIM_UCONTEXT defined, ucontext is used.
+#if defined(__x86_64__) && defined(__linux__) && !defined(DSTM_SIM_UCONTEXT)
+#define DSTM_SIM_ASM_SWITCH 1
+extern "C" void dstm_sim_switch_context(void** save_sp, void* load_sp);
+// Weak, so every translation unit may carry the definition and the linker keeps one.
+asm(R"(
+  .pushsection .text
+  .weak dstm_sim_switch_context
+  .type dstm_sim_switch_context, @function
+dstm_sim_switch_context:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size dstm_sim_switch_context, .-dstm_sim_switch_context
+  .popsection
+)");
+
+struct context {
+  void* sp = nullptr;
+};
+inline void switch_context(context& from, context& to) noexcept {
+  dstm_sim_switch_context(&from.sp, to.sp);
+}
+/// Prepares `c` to start `start` on the stack [bottom, bottom + size).
+inline void make_context(context& c, void* bottom, std::size_t size, void (*start)()) noexcept {
+  auto top = (reinterpret_cast<std::uintptr_t>(bottom) + size) & ~std::uintptr_t{15};
+  auto* slot = reinterpret_cast<std::uint64_t*>(top);
+  *--slot = 0;  // where `start`'s return address would be: ends unwinding and backtraces
+  *--slot = reinterpret_cast<std::uint64_t>(start);  // the switch's `ret` lands here
+  for (int i = 0; i < 6; ++i) *--slot = 0;           // rbp rbx r12 r13 r14 r15
+  *--slot = 0x037F'00001F80ULL;                      // x87 control word : MXCSR defaults
+  c.sp = slot;
+}
+#else
+struct context {
+  ucontext_t uc{};
+};
+inline void switch_context(context& from, context& to) noexcept { ::swapcontext(&from.uc, &to.uc); }
+inline void make_context(context& c, void* bottom, std::size_t size, void (*start)()) noexcept {
+  ::getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = bottom;
+  c.uc.uc_stack.ss_size = size;
+  c.uc.uc_link = nullptr;
+  ::makecontext(&c.uc, start, 0);
+}
+#endif
+
 struct fiber {
   enum class status { ready, running, blocked, done };
   std::uint64_t id = 0;
@@ -109,7 +177,7 @@ struct fiber {
   status state = status::ready;
   std::uint64_t token = 0;  // bumped on every resume, so a stale wake-up is ignored
   bool cancel = false;
-  ucontext_t context{};
+  context ctx;
   std::unique_ptr<fiber_stack> stack;
 };
 
@@ -201,7 +269,7 @@ class world final : private detail::buggify_source {
     detail::fiber* self = current_;
     if (self->cancel) throw detail::fiber_unwind{};
     self->state = detail::fiber::status::blocked;
-    ::swapcontext(&self->context, &scheduler_);
+    detail::switch_context(self->ctx, scheduler_);
     if (self->cancel) throw detail::fiber_unwind{};
   }
   /// Wakes `h`'s thread at the current time, if it still waits for this handle.
@@ -293,10 +361,12 @@ class world final : private detail::buggify_source {
     return std::make_unique<detail::fiber_stack>(options_.stack_size);
   }
 
-  static void entry(unsigned hi, unsigned lo) {
-    auto* self = reinterpret_cast<world*>((static_cast<std::uintptr_t>(hi) << 32) | lo);
-    self->thread_main();
+  /// The world starting a thread on this OS thread: how `entry` finds it without arguments.
+  static world*& starting() noexcept {
+    static thread_local world* w = nullptr;
+    return w;
   }
+  static void entry() { starting()->thread_main(); }
 
   void thread_main() {
     detail::fiber* self = current_;
@@ -308,7 +378,7 @@ class world final : private detail::buggify_source {
     }
     self->fn = nullptr;
     self->state = detail::fiber::status::done;
-    ::swapcontext(&self->context, &scheduler_);
+    detail::switch_context(self->ctx, scheduler_);
   }
 
   void finish(detail::fiber& f) {
@@ -320,18 +390,13 @@ class world final : private detail::buggify_source {
   void resume(detail::fiber& f) {
     if (f.state == detail::fiber::status::ready) {
       f.stack = take_stack();
-      ::getcontext(&f.context);
-      f.context.uc_stack.ss_sp = f.stack->bottom();
-      f.context.uc_stack.ss_size = f.stack->size();
-      f.context.uc_link = nullptr;
-      const auto p = reinterpret_cast<std::uintptr_t>(this);
-      ::makecontext(&f.context, reinterpret_cast<void (*)()>(&world::entry), 2,
-                    static_cast<unsigned>(p >> 32), static_cast<unsigned>(p & 0xffffffffu));
+      detail::make_context(f.ctx, f.stack->bottom(), f.stack->size(), &world::entry);
     }
     ++f.token;
     f.state = detail::fiber::status::running;
     current_ = &f;
-    ::swapcontext(&scheduler_, &f.context);
+    starting() = this;
+    detail::switch_context(scheduler_, f.ctx);
     current_ = nullptr;
     if (f.state == detail::fiber::status::done) finish(f);
   }
@@ -411,7 +476,7 @@ class world final : private detail::buggify_source {
   std::vector<std::unique_ptr<detail::fiber_stack>> spare_stacks_;
   std::size_t live_foreground_ = 0;
   detail::fiber* current_ = nullptr;
-  ucontext_t scheduler_{};
+  detail::context scheduler_;
   std::exception_ptr failure_;
 };
 

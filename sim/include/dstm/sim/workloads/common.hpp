@@ -3,16 +3,20 @@
 /// Pieces the built-in workloads share: error classification for histories, a coordinator
 /// that is replaced when its session ends, and the replica convergence check.
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "dstm/check/history.hpp"
 #include "dstm/error.hpp"
 #include "dstm/sim/coordinator.hpp"
 #include "dstm/sim/ensemble.hpp"
+#include "dstm/sim/random.hpp"
 #include "dstm/sim/workload.hpp"
 #include "dstm/sim/world.hpp"
 
@@ -27,6 +31,54 @@ inline check::event_type write_outcome(std::error_code ec) {
   }
   return check::event_type::fail;
 }
+
+/// Builds a history in the order events happen (one simulated thread runs at a time, so that is
+/// real-time order) and can retract an operation that provably had no effect and observed
+/// nothing — e.g. a cas whose read failed before it compared anything — which keeps the
+/// checker's search small without weakening what it checks.
+class history_builder {
+ public:
+  /// Records an invoke; returns its index for `complete` / `retract`.
+  std::size_t invoke(std::int64_t process, std::string f, std::string key, nlohmann::json value,
+                     std::int64_t time) {
+    events_.push_back(check::event{process, check::event_type::invoke, std::move(f),
+                                   std::move(key), std::move(value), time});
+    return events_.size() - 1;
+  }
+  void complete(std::size_t invoke_index, check::event_type type, nlohmann::json value,
+                std::int64_t time) {
+    const auto& i = events_.at(invoke_index);
+    events_.push_back(check::event{i.process, type, i.f, i.key, std::move(value), time});
+  }
+  /// Removes an operation that has not completed (its invoke) from the history.
+  void retract(std::size_t invoke_index) { retracted_.push_back(invoke_index); }
+
+  std::size_t invocations() const noexcept { return events_.size(); }
+  check::history take() {
+    std::sort(retracted_.begin(), retracted_.end());
+    check::history out;
+    out.reserve(events_.size());
+    std::size_t r = 0;
+    for (std::size_t i = 0; i < events_.size(); ++i) {
+      if (r < retracted_.size() && retracted_[r] == i) {
+        ++r;
+        continue;
+      }
+      out.push_back(std::move(events_[i]));
+    }
+    events_.clear();
+    retracted_.clear();
+    return out;
+  }
+
+ private:
+  check::history events_;
+  std::vector<std::size_t> retracted_;
+};
+
+/// Pauses a client after an error, as a real client backs off instead of spinning while the
+/// ensemble is unreachable.
+inline void back_off(world& w, rng& r) { w.sleep_for(r.between(5, 50) * milliseconds); }
 
 /// A client's session that is replaced by a fresh one once it expired (a new ZooKeeper handle,
 /// as an application would open).

@@ -11,13 +11,16 @@
 ///  - `write`: an unconditional `set`. connection_loss or a session that ended meanwhile: `info`.
 ///  - `cas [from, to]`: `sync`, `get`; if the value is not `from`, `fail` (the compare did not
 ///    match at the get); else `set` with the version read. `bad_version` means someone wrote in
-///    between: read again (the cas has had no effect yet). An error before the `set` is `info`
-///    too, though nothing was written: a `fail` would claim a compare that never happened.
-/// A process whose operation ended `info` continues under a fresh process id (Jepsen's rule).
+///    between: read again (the cas has had no effect yet). An error before the `set` wrote
+///    nothing and compared nothing, so the operation is left out of the history (a `fail`
+///    would claim a compare that never happened; `info` would only slow the checker).
+/// A process whose operation ended `info` continues under a fresh process id (Jepsen's rule);
+/// after any error a client backs off for 5-50 ms, as a real one would.
 /// Keys start out holding empty data, which reads as null (never written).
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,9 +43,18 @@ inline nlohmann::json decode_register(const std::string& data) {
   return std::stoll(data);
 }
 
+/// Search steps (in units of the checker's 1024-step polls) after which a key is `unknown`.
+/// Deterministic, unlike a wall-clock budget; generous for the histories this workload makes.
+inline constexpr std::uint64_t check_budget_polls = 20'000;
+
 /// The linearizability verdict for a register history; the one place the checker is called.
+/// Keys that are not linearizable count as anomalies, and so do keys the checker could not
+/// decide within its budget (a run that cannot be verified is not clean).
 inline std::uint64_t check_registers(const check::history& h, workload_result& result) {
-  const auto report = check::check_linearizable(h, check::cas_register_model{});
+  check::linearizability_options options;
+  std::uint64_t polls = 0;
+  options.out_of_time = [&polls] { return ++polls > check_budget_polls; };
+  const auto report = check::check_linearizable(h, check::cas_register_model{}, options);
   std::uint64_t bad = 0;
   for (const auto& k : report.keys) bad += k.result == check::verdict::valid ? 0 : 1;
   if (bad > 0) result.explanations.push_back(report.explanation);
@@ -58,7 +70,7 @@ inline workload_result register_workload(world& w, const workload_config& cfg) {
   eo.servers = cfg.servers;
   eo.faults = cfg.faults;
   ensemble ens(w, eo);
-  check::recorder rec;
+  history_builder hist;
   constexpr int keys = 3;
   const std::string root = "/register";
   auto key_path = [&](int k) { return root + "/x" + std::to_string(k); };
@@ -80,48 +92,55 @@ inline workload_result register_workload(world& w, const workload_config& cfg) {
       const auto choice = r.below(3);
       check::event_type outcome = check::event_type::ok;
       if (choice == 0) {
-        rec.invoke(process, "read", key, nullptr, w.now());
+        const auto op = hist.invoke(process, "read", key, nullptr, w.now());
         std::error_code ec;
         c.sync(path, ec);
         node n;
         if (!ec) n = c.get(path, {}, ec);
         if (ec) {
-          rec.complete(process, check::event_type::fail, "read", key, nullptr, w.now());
+          outcome = check::event_type::fail;
+          hist.complete(op, outcome, nullptr, w.now());
         } else {
-          rec.complete(process, check::event_type::ok, "read", key, detail::decode_register(n.data),
-                       w.now());
+          hist.complete(op, outcome, detail::decode_register(n.data), w.now());
         }
       } else if (choice == 1) {
         const auto v = static_cast<std::int64_t>(r.below(5));
-        rec.invoke(process, "write", key, v, w.now());
+        const auto op = hist.invoke(process, "write", key, v, w.now());
         std::error_code ec;
         c.set(path, std::to_string(v), any_version, ec);
         outcome = ec ? write_outcome(ec) : check::event_type::ok;
-        rec.complete(process, outcome, "write", key, v, w.now());
+        hist.complete(op, outcome, v, w.now());
       } else {
         const auto from = static_cast<std::int64_t>(r.below(5));
         const auto to = static_cast<std::int64_t>(r.below(5));
         const nlohmann::json value = {from, to};
-        rec.invoke(process, "cas", key, value, w.now());
-        outcome = check::event_type::info;
-        for (int attempt = 0; attempt < 8; ++attempt) {
+        const auto op = hist.invoke(process, "cas", key, value, w.now());
+        std::optional<check::event_type> result;
+        for (int attempt = 0; attempt < 8 && !result; ++attempt) {
           std::error_code ec;
           c.sync(path, ec);
           node n;
           if (!ec) n = c.get(path, {}, ec);
-          if (ec) break;  // nothing written, but no compare either: info
+          if (ec) break;  // nothing written and nothing compared
           if (detail::decode_register(n.data) != nlohmann::json(from)) {
-            outcome = check::event_type::fail;
+            result = check::event_type::fail;
             break;
           }
           c.set(path, std::to_string(to), n.stat.version, ec);
-          if (ec == coordinator_errc::bad_version) continue;
-          outcome = ec ? write_outcome(ec) : check::event_type::ok;
-          break;
+          if (ec == coordinator_errc::bad_version) continue;  // no effect yet: compare again
+          result = ec ? write_outcome(ec) : check::event_type::ok;
         }
-        rec.complete(process, outcome, "cas", key, value, w.now());
+        if (result) {
+          outcome = *result;
+          hist.complete(op, outcome, value, w.now());
+        } else {
+          // It wrote nothing and observed nothing: as if it had never been invoked.
+          hist.retract(op);
+          outcome = check::event_type::fail;
+        }
       }
       if (outcome == check::event_type::info) process = next_process++;
+      if (outcome != check::event_type::ok) back_off(w, r);
     }
     session.close();
   };
@@ -149,7 +168,7 @@ inline workload_result register_workload(world& w, const workload_config& cfg) {
   workload_result result;
   result.ops = invoked;
   result.anomalies += settle_and_compare(w, ens, result);
-  result.history = rec.events();
+  result.history = hist.take();
   result.anomalies += detail::check_registers(result.history, result);
   if (!cfg.record_history) result.history.clear();
   return result;

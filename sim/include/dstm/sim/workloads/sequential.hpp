@@ -69,6 +69,7 @@ inline workload_result sequential_workload(world& w, const workload_config& cfg)
   std::map<std::string, std::size_t> by_tag;
 
   auto client = [&](int id) {
+    rng r = w.stream("workload/sequential/client/" + std::to_string(id));
     session_holder session(ens);
     std::int64_t process = next_process++;
     for (int n = 0; remaining > 0; ++n) {
@@ -96,6 +97,7 @@ inline workload_result sequential_workload(world& w, const workload_config& cfg)
         if (done.outcome == check::event_type::fail) done.complete = w.now();
         rec.complete(process, done.outcome, "create", parent, op.tag, w.now());
         if (done.outcome == check::event_type::info) process = next_process++;
+        back_off(w, r);
       }
     }
     session.close();
