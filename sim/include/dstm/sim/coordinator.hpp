@@ -40,6 +40,9 @@ namespace dstm::sim {
 struct coordinator_options {
   /// Session timeout; 0 takes the ensemble's default.
   std::int64_t session_timeout_ns = 0;
+  /// The server to try first (-1: a seeded choice). Tests use it to pin a session to a
+  /// follower; the session still migrates when that server fails.
+  int server = -1;
 };
 
 class coordinator : public coordinator_interface<coordinator> {
@@ -50,7 +53,7 @@ class coordinator : public coordinator_interface<coordinator> {
   /// Opens a new session on `ens` and starts connecting (does not block; calls made before the
   /// connection is up wait for it).
   explicit coordinator(ensemble& ens, coordinator_options options = {})
-      : ens_(&ens), client_(&ens.open_client(options.session_timeout_ns)) {}
+      : ens_(&ens), client_(&ens.open_client(options.session_timeout_ns, options.server)) {}
 
   coordinator(const coordinator&) = delete;
   coordinator& operator=(const coordinator&) = delete;

@@ -393,14 +393,17 @@ class ensemble {
   /// Starts the nemesis of `faults()` (if its interval is non-zero); it keeps injecting timed
   /// faults until `stop_faults()`. Its timer does not keep `world::run()` going.
   void start_faults() {
+    quiet_ = false;
     if (options_.faults.nemesis_interval_ns <= 0 || nemesis_on_) return;
     nemesis_on_ = true;
     schedule_nemesis();
   }
-  /// Stops injecting and heals every fault still active (servers restart, partitions heal,
-  /// lags end) so the ensemble can settle.
+  /// Stops injecting — the nemesis and the per-message faults (connection loss, slow messages)
+  /// — and heals every fault still active (servers restart, partitions heal, lags end) so the
+  /// ensemble can settle. Latency and jitter stay.
   void stop_faults() {
     nemesis_on_ = false;
+    quiet_ = true;
     ++nemesis_generation_;
     for (auto& sv : servers_) {
       if (sv->isolated) isolate(sv->id, false);
@@ -415,8 +418,13 @@ class ensemble {
 
   // ---- the client library (used by sim::coordinator) ----------------------------------------
 
-  /// Opens a client session and starts connecting it (does not block).
-  detail::client_state& open_client(std::int64_t timeout_ns) {
+  /// Replaces the fault configuration (e.g. a test turns reply loss on for one call). Takes
+  /// effect for the next message; a running nemesis keeps its schedule.
+  void set_faults(const fault_config& f) { options_.faults = f; }
+
+  /// Opens a client session and starts connecting it, first to server `first_server` (-1: a
+  /// seeded choice). Does not block.
+  detail::client_state& open_client(std::int64_t timeout_ns, int first_server = -1) {
     const std::int64_t id = next_session_++;
     auto c = std::make_unique<detail::client_state>();
     c->session = id;
@@ -428,7 +436,9 @@ class ensemble {
       c->drift_ppm = static_cast<std::int32_t>(
           c->random.between(-f.max_clock_drift_ppm, f.max_clock_drift_ppm));
     }
-    c->next_server = static_cast<int>(c->random.below(servers_.size()));
+    c->next_server = first_server >= 0 && first_server < server_count()
+                         ? first_server
+                         : static_cast<int>(c->random.below(servers_.size()));
     auto& rec = sessions_[id];
     rec.timeout_ns = c->timeout_ns;
     detail::client_state& ref = *c;
@@ -535,6 +545,11 @@ class ensemble {
     c.watches.clear();
     c.listeners.clear();
     c.dispatch.clear();
+    // Let the dispatcher thread finish, so its stack is reused.
+    if (c.dispatcher_waiting) {
+      c.dispatcher_waiting = false;
+      world_.wake(c.dispatcher);
+    }
   }
 
   /// Queues `fn` to the client's dispatcher thread (FIFO with plain watches).
@@ -577,7 +592,7 @@ class ensemble {
     const auto& f = options_.faults;
     std::int64_t d = f.latency_ns;
     if (f.jitter_ns > 0) d += net_rng_.between(0, f.jitter_ns);
-    if (f.slow_per_million && net_rng_.chance_per_million(f.slow_per_million)) {
+    if (!quiet_ && f.slow_per_million && net_rng_.chance_per_million(f.slow_per_million)) {
       d += net_rng_.between(0, f.slow_ns);
     }
     return d;
@@ -590,8 +605,9 @@ class ensemble {
   // ---- client side ---------------------------------------------------------------------------
 
   void dispatcher_loop(detail::client_state& c) {
-    for (;;) {
+    while (c.attached) {
       while (c.dispatch.empty()) {
+        if (!c.attached) return;
         c.dispatcher = world_.prepare_block("dispatcher");
         c.dispatcher_waiting = true;
         world_.block();
@@ -736,13 +752,14 @@ class ensemble {
     auto it = connections_.find(c.conn);
     if (it == connections_.end() || !it->second.open) return;  // the disconnect will fail it
     const auto& f = options_.faults;
-    if (f.loss_before_per_million && net_rng_.chance_per_million(f.loss_before_per_million)) {
+    if (!quiet_ && f.loss_before_per_million &&
+        net_rng_.chance_per_million(f.loss_before_per_million)) {
       ++stats_.lost_before;
       world_.trace().add_all(0x1055ULL, c.session, req.xid);
       break_connection(c.conn, latency());
       return;
     }
-    if (f.loss_after_per_million && req.kind != detail::req_kind::close &&
+    if (!quiet_ && f.loss_after_per_million && req.kind != detail::req_kind::close &&
         net_rng_.chance_per_million(f.loss_after_per_million)) {
       req.break_after = true;
     }
@@ -1385,6 +1402,7 @@ class ensemble {
   std::int64_t next_session_ = 0x100000001LL;
   std::uint64_t next_conn_ = 1;
   bool nemesis_on_ = false;
+  bool quiet_ = false;  // stop_faults() was called
   std::uint64_t nemesis_generation_ = 0;
 };
 

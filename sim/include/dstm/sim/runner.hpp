@@ -54,6 +54,8 @@ inline void print_usage(std::ostream& out, const workload_registry& registry) {
          "  --ops N             operations over all clients (default 200)\n"
          "  --servers S         servers in the ensemble (default 3)\n"
          "  --faults F          none | standard | harsh (default none)\n"
+         "  --param K=V         a workload switch (repeatable), e.g. register.reads=plain\n"
+         "                      (a planted bug: reads without sync)\n"
          "  --history FILE      write the history as JSON lines (one seed: FILE; a sweep:\n"
          "                      FILE.<seed> for each failing seed)\n"
          "  --help              this text\n"
@@ -124,6 +126,10 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
       faults_name = v;
     } else if (a == "--history") {
       history_file = v;
+    } else if (a == "--param") {
+      const auto eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) return usage_error("--param needs K=V, got '" + v + "'");
+      cfg.params[v.substr(0, eq)] = v.substr(eq + 1);
     } else {
       return usage_error("unknown option " + a);
     }
@@ -138,10 +144,12 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
   if (!first) return usage_error("--seed N or --seeds A:B is required");
   cfg.record_history = !history_file.empty();
 
+  std::string params;
+  for (const auto& [k, v] : cfg.params) params += " --param " + k + "=" + v;
   auto replay = [&](std::uint64_t seed) {
     return program + " --workload " + workload + " --seed " + std::to_string(seed) +
            " --clients " + std::to_string(cfg.clients) + " --ops " + std::to_string(cfg.ops) +
-           " --servers " + std::to_string(cfg.servers) + " --faults " + faults_name;
+           " --servers " + std::to_string(cfg.servers) + " --faults " + faults_name + params;
   };
   std::uint64_t failed = 0, runs = 0;
   for (std::uint64_t seed = *first; seed < *last; ++seed) {

@@ -31,6 +31,15 @@ struct workload_config {
   int servers = 3;             ///< ensemble size
   fault_config faults = fault_config::none();
   bool record_history = true;  ///< keep the history in the result (for --history)
+  /// Workload-specific switches (`dstm-sim --param K=V`), e.g. planted bugs that prove a
+  /// checker can fail: `register.reads=plain` reads without `sync` (stale follower reads).
+  std::map<std::string, std::string> params;
+
+  /// The value of parameter `key`, or `fallback`.
+  std::string param(const std::string& key, std::string fallback = {}) const {
+    auto it = params.find(key);
+    return it == params.end() ? std::move(fallback) : it->second;
+  }
 };
 
 /// What a workload found.

@@ -80,12 +80,15 @@ class fiber_stack {
     total_ = usable_ + page_;
     void* p = ::mmap(nullptr, total_, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap stack");
+    if (p == MAP_FAILED) {
+      throw std::system_error(errno, std::generic_category(), "mmap of a simulated thread's stack");
+    }
     base_ = static_cast<char*>(p);
     if (::mprotect(base_, page_, PROT_NONE) != 0) {
       const int e = errno;
       ::munmap(base_, total_);
-      throw std::system_error(e, std::generic_category(), "mprotect guard page");
+      throw std::system_error(e, std::generic_category(),
+                              "mprotect of a simulated thread's guard page (too many live threads?)");
     }
   }
   fiber_stack(const fiber_stack&) = delete;

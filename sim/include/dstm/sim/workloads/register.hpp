@@ -14,6 +14,8 @@
 ///    between: read again (the cas has had no effect yet). An error before the `set` wrote
 ///    nothing and compared nothing, so the operation is left out of the history (a `fail`
 ///    would claim a compare that never happened; `info` would only slow the checker).
+/// Parameter `register.reads=plain` plants a bug: reads skip the `sync`, so a lagging
+/// follower's stale value shows up as a non-linearizable read (proof the check can fail).
 /// A process whose operation ended `info` continues under a fresh process id (Jepsen's rule);
 /// after any error a client backs off for 5-50 ms, as a real one would.
 /// Keys start out holding empty data, which reads as null (never written).
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -77,6 +80,11 @@ inline workload_result register_workload(world& w, const workload_config& cfg) {
   auto key_name = [](int k) { return "x" + std::to_string(k); };
   int remaining = cfg.ops;
   std::uint64_t invoked = 0;
+  const std::string reads = cfg.param("register.reads", "sync");
+  if (reads != "sync" && reads != "plain") {
+    throw std::invalid_argument("register.reads must be sync or plain, got '" + reads + "'");
+  }
+  const bool sync_reads = reads == "sync";
   std::int64_t next_process = 0;
 
   auto client = [&](int id) {
@@ -94,7 +102,7 @@ inline workload_result register_workload(world& w, const workload_config& cfg) {
       if (choice == 0) {
         const auto op = hist.invoke(process, "read", key, nullptr, w.now());
         std::error_code ec;
-        c.sync(path, ec);
+        if (sync_reads) c.sync(path, ec);
         node n;
         if (!ec) n = c.get(path, {}, ec);
         if (ec) {
