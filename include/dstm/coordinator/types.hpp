@@ -216,8 +216,9 @@ inline std::string join_path(std::string_view parent, std::string_view name) {
   return p;
 }
 
-/// The suffix ZooKeeper appends to a sequential node's name: the parent's cversion before the
-/// create, formatted "%010d".
+/// The suffix ZooKeeper appends to a sequential node's name: the number of children ever
+/// created under the parent before this one (not the reported cversion, which also counts
+/// deletions), formatted "%010d".
 inline std::string sequence_suffix(std::int32_t counter) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%010d", static_cast<int>(counter));

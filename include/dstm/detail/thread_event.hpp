@@ -13,10 +13,10 @@ class thread_event {
  public:
   /// Sets the flag and wakes every waiter; safe from any thread, never blocks for long.
   void set() {
-    {
-      std::lock_guard lock(mutex_);
-      set_ = true;
-    }
+    // Notify under the lock: a waiter that wakes may destroy the event as soon as it can
+    // take the mutex, so set() must not touch the condition variable after releasing it.
+    std::lock_guard lock(mutex_);
+    set_ = true;
     cv_.notify_all();
   }
   bool is_set() const {
