@@ -41,6 +41,7 @@
 #include "dstm/coordinator/interface.hpp"
 #include "dstm/coordinator/types.hpp"
 #include "dstm/detail/thread_event.hpp"
+#include "dstm/client.hpp"
 #include "dstm/error.hpp"
 #include "dstm/zookeeper/convert.hpp"
 #include "dstm/zookeeper/dispatcher.hpp"
@@ -168,6 +169,28 @@ class coordinator : public coordinator_interface<coordinator> {
 
   /// The session id (0 before the first connection); unchanged after expiry or close.
   std::int64_t session_id() const noexcept { return core_->session_id.load(); }
+
+  /// `multi(ops)` and then `get_many(paths, w)`, sent back to back without waiting in between:
+  /// one round trip. The session's FIFO order means the reads see the multi's effect (and any
+  /// later writes). The STM commits this way, re-arming its cache's watches in the same trip.
+  /// `reads` is filled only when the multi succeeded.
+  void multi_then_get(std::span<const op> ops, std::vector<op_result>& results,
+                      std::error_code& multi_ec, std::span<const std::string> paths,
+                      const watch& w, std::vector<get_result>& reads) {
+    const auto until = deadline();
+    auto call = send_multi(ops);
+    std::vector<get_result> out(paths.size());
+    std::vector<std::shared_ptr<detail::pending<node>>> sent(paths.size());
+    if (!call.ec && !call.refused) send_gets(paths, w, out, sent);
+    results = finish_multi(ops, call, until, multi_ec);
+    std::error_code ec;
+    finish_gets(out, sent, until, ec);
+    if (multi_ec || ec) {
+      reads.clear();
+    } else {
+      reads = std::move(out);
+    }
+  }
 
   /// The session's 16-byte password: with `session_id`, what `options::session` and
   /// `expire_session` take.
@@ -378,7 +401,8 @@ class coordinator : public coordinator_interface<coordinator> {
       auto w = c->watches->take(reinterpret_cast<std::uintptr_t>(context));
       if (!w) return;
       watch_event ev{detail::event_from_c(type), detail::state_from_c(state),
-                     type == ZOO_SESSION_EVENT || !path ? std::string() : std::string(path)};
+                     type == ZOO_SESSION_EVENT || !path ? std::string() : std::string(path),
+                     next_sequence()};
       if (w->in_order) {
         w->fn(ev);
       } else {
@@ -414,7 +438,16 @@ class coordinator : public coordinator_interface<coordinator> {
       if (rc != ZOK) return;
       if (value && len > 0) out.data.assign(value, static_cast<std::size_t>(len));
       if (st) out.stat = detail::from_c(*st);
+      out.sequence = next_sequence();
     });
+  }
+
+  /// Numbers replies and watch events in the order the session delivers them. Both run on the
+  /// handle's one completion thread, in the server's order, so a counter of that thread is the
+  /// session's order (each handle has its own completion thread).
+  static std::uint64_t next_sequence() noexcept {
+    thread_local std::uint64_t counter = 0;
+    return ++counter;
   }
   static void on_stat(int rc, const ::Stat* st, const void* data) noexcept {
     detail::adopt<dstm::stat>(data)->complete(rc, [&](dstm::stat& out) {
@@ -652,8 +685,22 @@ class coordinator : public coordinator_interface<coordinator> {
     return r;
   }
 
+  /// A multi on its way: sent (st set, ec clear), or refused before sending (`refused`).
+  struct multi_call {
+    std::shared_ptr<detail::pending<multi_buffers>> st;
+    std::error_code ec;
+    std::optional<std::vector<op_result>> refused;
+  };
+
   std::vector<op_result> do_multi(std::span<const op> ops, std::error_code& ec) {
-    ec.clear();
+    auto call = send_multi(ops);
+    return finish_multi(ops, call, deadline(), ec);
+  }
+
+  /// Validates and sends a multi without waiting for its reply.
+  multi_call send_multi(std::span<const op> ops) {
+    multi_call call;
+    std::error_code& ec = call.ec;
     for (std::size_t i = 0; i < ops.size(); ++i) {
       const op& o = ops[i];
       const bool sequential = o.type == op::kind::create && is_sequential(o.mode);
@@ -663,7 +710,8 @@ class coordinator : public coordinator_interface<coordinator> {
       if (!kind_ok || validate_path(o.path, sequential) || !data_fits(o.data) ||
           (o.type == op::kind::create && (mode < 0 || mode > 3))) {
         ec = err(coordinator_errc::bad_arguments);
-        return refused_multi(ops.size(), i);
+        call.refused = refused_multi(ops.size(), i);
+        return call;
       }
     }
     if (detail::wire::multi(ops) > detail::max_request_size) {
@@ -671,13 +719,15 @@ class coordinator : public coordinator_interface<coordinator> {
       ec = err(coordinator_errc::bad_arguments);
       std::vector<op_result> r(ops.size());
       for (auto& x : r) x.ec = ec;
-      return r;
+      call.refused = std::move(r);
+      return call;
     }
     if (ops.empty()) {
       // The C client cannot send an empty multi; applying nothing atomically is a no-op.
       if (state() == session_state::closed) ec = err(coordinator_errc::closing);
       if (state() == session_state::expired) ec = err(coordinator_errc::session_expired);
-      return {};
+      call.refused = std::vector<op_result>{};
+      return call;
     }
 
     auto st = std::make_shared<detail::pending<multi_buffers>>();
@@ -707,12 +757,23 @@ class coordinator : public coordinator_interface<coordinator> {
         case op::kind::check: zoo_check_op_init(&cops[i], o.path.c_str(), o.version); break;
       }
     }
-    bool arrived = false;
     ec = submit(st, [&](zhandle_t* zh, const void* d) {
       return zoo_amulti(zh, static_cast<int>(cops.size()), cops.data(), buf.results.data(),
                         &coordinator::on_multi, d);
     });
-    if (!ec) ec = await(*st, deadline(), &arrived);
+    call.st = std::move(st);
+    return call;
+  }
+
+  /// Waits for a sent multi's reply and reports it as `op_result`s.
+  std::vector<op_result> finish_multi(std::span<const op> ops, multi_call& call,
+                                      const std::optional<clock::time_point>& until,
+                                      std::error_code& ec) {
+    ec = call.ec;
+    if (call.refused) return std::move(*call.refused);
+    bool arrived = false;
+    if (!ec) ec = await(*call.st, until, &arrived);
+    auto& buf = call.st->value();
 
     std::vector<op_result> out(ops.size());
     // Only a reply from the server carries per-op results; `buf` may be read only once the
@@ -740,10 +801,17 @@ class coordinator : public coordinator_interface<coordinator> {
 
   std::vector<get_result> do_get_many(std::span<const std::string> paths, const watch& w,
                                       std::error_code& ec) {
-    ec.clear();
     std::vector<get_result> out(paths.size());
     std::vector<std::shared_ptr<detail::pending<node>>> sent(paths.size());
     const auto until = deadline();
+    send_gets(paths, w, out, sent);
+    finish_gets(out, sent, until, ec);
+    return out;
+  }
+
+  /// Sends one read per path back to back (the C client pipelines them on the connection).
+  void send_gets(std::span<const std::string> paths, const watch& w, std::vector<get_result>& out,
+                 std::vector<std::shared_ptr<detail::pending<node>>>& sent) {
     for (std::size_t i = 0; i < paths.size(); ++i) {
       if ((out[i].ec = validate_path(paths[i]))) continue;
       auto st = std::make_shared<detail::pending<node>>();
@@ -759,7 +827,13 @@ class coordinator : public coordinator_interface<coordinator> {
         sent[i] = std::move(st);
       }
     }
-    for (std::size_t i = 0; i < paths.size(); ++i) {
+  }
+
+  void finish_gets(std::vector<get_result>& out,
+                   std::vector<std::shared_ptr<detail::pending<node>>>& sent,
+                   const std::optional<clock::time_point>& until, std::error_code& ec) {
+    ec.clear();
+    for (std::size_t i = 0; i < out.size(); ++i) {
       if (!sent[i]) continue;
       out[i].ec = await(*sent[i], until);
       if (out[i].ec) {
@@ -778,7 +852,6 @@ class coordinator : public coordinator_interface<coordinator> {
         break;
       }
     }
-    return out;
   }
 
   void do_sync(std::string_view path, std::error_code& ec) {
@@ -834,5 +907,15 @@ class coordinator : public coordinator_interface<coordinator> {
 };
 
 static_assert(dstm::assert_coordinator<coordinator>());
+
+/// An STM client on a ZooKeeper ensemble: `auto client = dstm::zookeeper::connect("h1:2181,h2:2181");`.
+/// Opens a session now (throws coordinator_error when none can be established within
+/// `opts.connect_timeout`) and a new one after an expiry.
+inline std::shared_ptr<dstm::client> connect(std::string connect_string, options opts = {},
+                                             client_options stm = {}) {
+  return connect_with(
+      [cs = std::move(connect_string), opts] { return std::make_shared<coordinator>(cs, opts); },
+      std::move(stm));
+}
 
 }  // namespace dstm::zookeeper

@@ -39,7 +39,7 @@ class ZooKeeper : public ::testing::Test {
     server_ = nullptr;
   }
   void SetUp() override {
-    zk_ = connect(server_->connect_string());
+    zk_ = open_session(server_->connect_string());
     root_ = test_root();
     zk_->create(root_);
   }
@@ -268,7 +268,7 @@ TEST_F(ZooKeeper, SyncAndAuthAndAcls) {
   zk_->sync();
   zk_->sync(root_);
 
-  auto owner = connect(server_->connect_string());
+  auto owner = open_session(server_->connect_string());
   owner->add_auth("digest", "alice:secret");
   owner->create(path("private"), "mine", create_mode::persistent, dstm::creator_all_acl());
 
@@ -279,7 +279,7 @@ TEST_F(ZooKeeper, SyncAndAuthAndAcls) {
   EXPECT_EQ(acls[0].permissions, dstm::perms::all);
 
   // A stranger can neither read nor write, and nothing it tried is written.
-  auto stranger = connect(server_->connect_string());
+  auto stranger = open_session(server_->connect_string());
   std::error_code ec;
   stranger->get(path("private"), ec);
   EXPECT_EQ(ec, coordinator_errc::not_authorized);
@@ -297,7 +297,7 @@ TEST_F(ZooKeeper, SyncAndAuthAndAcls) {
   EXPECT_EQ(n.stat.num_children, 0);
 
   // The same credentials on another session grant the same identity.
-  auto friend_ = connect(server_->connect_string());
+  auto friend_ = open_session(server_->connect_string());
   friend_->add_auth("digest", "alice:secret");
   EXPECT_EQ(friend_->get(path("private")).data, "mine");
 
@@ -318,7 +318,7 @@ TEST_F(ZooKeeper, SyncAndAuthAndAcls) {
 
 TEST_F(ZooKeeper, FailedAuthenticationEndsTheSession) {
   state_log log;  // outlives the coordinator, whose close() still notifies it
-  auto c = connect(server_->connect_string());
+  auto c = open_session(server_->connect_string());
   c->subscribe(std::ref(log));
   std::error_code ec;
   c->add_auth("no-such-scheme", "whatever", ec);
@@ -522,8 +522,8 @@ TEST_F(ZooKeeper, WatchThreads) {
 // watch) and reads /b; if it sees b == i while its cache of /a is still valid, the cache must
 // hold a value >= i. Dispatching the invalidation off the completion thread breaks this.
 TEST_F(ZooKeeper, InOrderWatchRunsBeforeLaterReplies) {
-  auto writer = connect(server_->connect_string());
-  auto reader = connect(server_->connect_string());
+  auto writer = open_session(server_->connect_string());
+  auto reader = open_session(server_->connect_string());
   const auto r = check_watch_order(*writer, *reader, path("a"), path("b"), 2s);
   EXPECT_EQ(r.violations, 0) << "saw /b newer than a still-valid cache of /a " << r.violations
                              << " times in " << r.checks << " checks";
@@ -617,7 +617,7 @@ TEST_F(ZooKeeper, ManyThreadsShareOneSession) {
 
 TEST_F(ZooKeeper, CloseRemovesEphemeralsAndEndsTheSession) {
   state_log log;  // outlives the coordinator, whose close() still notifies it
-  auto c = connect(server_->connect_string());
+  auto c = open_session(server_->connect_string());
   c->subscribe(std::ref(log));
   c->create(path("eph"), "", create_mode::ephemeral);
   EXPECT_EQ(zk_->exists(path("eph"))->ephemeral_owner, c->session_id());
@@ -653,11 +653,11 @@ class ZooKeeperFaults : public ::testing::Test {
 };
 
 TEST_F(ZooKeeperFaults, ServerSideExpiry) {
-  auto observer = connect(server_.connect_string());
+  auto observer = open_session(server_.connect_string());
   state_log log;  // outlives the coordinator, whose close() still notifies it
   std::mutex m;
   std::vector<dstm::watch_event> events;
-  auto c = connect(server_.connect_string());
+  auto c = open_session(server_.connect_string());
   c->subscribe(std::ref(log));
   c->create("/eph", "", create_mode::ephemeral);
   c->create("/data", "");
@@ -708,7 +708,7 @@ TEST_F(ZooKeeperFaults, ServerSideExpiry) {
 
 TEST_F(ZooKeeperFaults, SessionSurvivesServerRestart) {
   state_log log;  // outlives the coordinator, whose close() still notifies it
-  auto c = connect(server_.connect_string());
+  auto c = open_session(server_.connect_string());
   c->subscribe(std::ref(log));
   const auto id = c->session_id();
   c->create("/eph", "here", create_mode::ephemeral);
@@ -779,20 +779,20 @@ TEST_F(ZooKeeperFaults, ResumeTheSessionOfADeadProcess) {
 
   coordinator::options o;
   o.session = creds;
-  auto heir = connect(server_.connect_string(), o);
+  auto heir = open_session(server_.connect_string(), o);
   EXPECT_EQ(heir->session_id(), creds.id);
   EXPECT_EQ(heir->credentials().password, creds.password);
   EXPECT_EQ(heir->exists("/eph")->ephemeral_owner, creds.id);
   heir->close();  // closes the inherited session: its ephemerals go at once
-  auto observer = connect(server_.connect_string());
+  auto observer = open_session(server_.connect_string());
   EXPECT_FALSE(observer->exists("/eph"));
 }
 
 TEST_F(ZooKeeperFaults, RequestTimeout) {
   coordinator::options o;
   o.request_timeout = 300ms;
-  auto c = connect(server_.connect_string(), o);
-  auto other = connect(server_.connect_string());
+  auto c = open_session(server_.connect_string(), o);
+  auto other = open_session(server_.connect_string());
   c->create("/n", "0");
   std::atomic<int> fired{0};
   {
@@ -821,7 +821,7 @@ TEST_F(ZooKeeperFaults, RequestTimeout) {
 TEST_F(ZooKeeperFaults, CloseFailsWaitingCallers) {
   coordinator::options o;
   o.request_timeout = 20s;
-  auto c = connect(server_.connect_string(), o);
+  auto c = open_session(server_.connect_string(), o);
   c->create("/n", "0");
   freeze frozen(server_.pid());
   std::error_code ec;

@@ -29,7 +29,7 @@ std::error_code set_until_done(coordinator& c, const std::string& path, const st
 TEST(ZooKeeperEnsemble, KillingTheLeaderKeepsServing) {
   dstm::testing::zookeeper_ensemble ensemble(3);
   state_log log;  // outlives the coordinator
-  auto c = connect(ensemble.connect_string());
+  auto c = open_session(ensemble.connect_string());
   c->subscribe(std::ref(log));
   c->create("/k", "0");
   c->create("/eph", "", dstm::create_mode::ephemeral);
@@ -52,7 +52,7 @@ TEST(ZooKeeperEnsemble, KillingTheLeaderKeepsServing) {
 
   // The crashed server comes back and catches up.
   ensemble.restart(leader);
-  auto late = connect(ensemble.connect_string(leader));
+  auto late = open_session(ensemble.connect_string(leader));
   late->sync("/k");
   EXPECT_EQ(late->get("/k").data, "20");
 }
@@ -63,8 +63,8 @@ TEST(ZooKeeperEnsemble, InOrderWatchRunsBeforeLaterRepliesOnAFollower) {
   dstm::testing::zookeeper_ensemble ensemble(3);
   const int leader = ensemble.wait_for_leader();
   const int follower = (leader + 1) % 3;
-  auto writer = connect(ensemble.connect_string(leader));
-  auto reader = connect(ensemble.connect_string(follower));
+  auto writer = open_session(ensemble.connect_string(leader));
+  auto reader = open_session(ensemble.connect_string(follower));
   const auto r = check_watch_order(*writer, *reader, "/a", "/b", 2s);
   EXPECT_EQ(r.violations, 0) << "saw /b newer than a still-valid cache of /a " << r.violations
                              << " times in " << r.checks << " checks";

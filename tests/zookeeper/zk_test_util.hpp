@@ -37,7 +37,7 @@ inline std::string test_root() {
   return std::string("/") + info->test_suite_name() + "." + info->name();
 }
 
-inline std::shared_ptr<coordinator> connect(const std::string& where,
+inline std::shared_ptr<coordinator> open_session(const std::string& where,
                                             coordinator::options o = {}) {
   return std::make_shared<coordinator>(where, std::move(o));
 }
