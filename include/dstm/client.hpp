@@ -226,12 +226,16 @@ class client : public std::enable_shared_from_this<client> {
     return m;
   }
 
-  /// The current session (a new one after an expiry).
+  /// The current session (a new one after an expiry). Throws coordinator_error (closing)
+  /// after `close()`.
   std::shared_ptr<any_coordinator> session() {
     std::vector<std::function<void()>> hooks;
     std::shared_ptr<any_coordinator> s;
     {
       std::lock_guard lock(session_mutex_);
+      if (closed_) {
+        throw coordinator_error(make_error_code(coordinator_errc::closing), "client closed");
+      }
       if (expired_) {
         reopen_locked();
         hooks = new_session_hooks_;
@@ -240,6 +244,15 @@ class client : public std::enable_shared_from_this<client> {
     }
     for (auto& h : hooks) h();
     return s;
+  }
+
+  /// Call after `s` failed a request with `ec`: true when `ec` says the session has expired, in
+  /// which case `s` is marked so that the next `session()` opens a new one (the expiry listener
+  /// runs on the dispatcher and may not have run yet). The caller then retries.
+  bool session_lost(const std::shared_ptr<any_coordinator>& s, std::error_code ec) {
+    if (ec != coordinator_errc::session_expired) return false;
+    mark_expired(s.get());
+    return true;
   }
 
   /// Runs `hook` after each new session (to re-arm watches the expired session lost).
@@ -267,7 +280,7 @@ class client : public std::enable_shared_from_this<client> {
   /// The valid cache entry for `path`, else reads it (with an in-order invalidation watch).
   /// Throws coordinator_error (no_node, session errors) after counting the round trip.
   std::shared_ptr<const detail::cached_value> read(const std::string& path) {
-    if (auto hit = cache_.lookup(path)) {
+    if (auto hit = cache_->lookup(path)) {
       ++metrics_.cache_hits;
       return hit;
     }
@@ -275,17 +288,24 @@ class client : public std::enable_shared_from_this<client> {
     return fetch(path);
   }
 
-  /// Reads `path` from the coordinator and caches it, bypassing the cache.
+  /// Reads `path` from the coordinator and caches it, bypassing the cache. An expired session
+  /// is replaced and the read retried (the cache of the old session is gone with it).
   std::shared_ptr<const detail::cached_value> fetch(const std::string& path) {
-    auto s = session();
-    const auto incarnation = cache_.incarnation();
-    std::error_code ec;
-    ++metrics_.round_trips;
-    auto n = s->get(path, invalidation_watch(incarnation), ec);
-    if (ec) throw coordinator_error(ec, "read " + path);
-    auto v = std::make_shared<const detail::cached_value>(std::move(n.data), n.stat, n.sequence);
-    cache_.store(path, incarnation, v);
-    return v;
+    for (int attempt = 1;; ++attempt) {
+      auto s = session();
+      const auto incarnation = cache_->incarnation();
+      std::error_code ec;
+      ++metrics_.round_trips;
+      auto n = s->get(path, invalidation_watch(incarnation), ec);
+      if (ec) {
+        if (session_lost(s, ec) && attempt < options_.outcome_attempts) continue;
+        throw coordinator_error(ec, "read " + path);
+      }
+      auto v =
+          std::make_shared<const detail::cached_value>(std::move(n.data), n.stat, n.sequence);
+      cache_->store(path, incarnation, v);
+      return v;
+    }
   }
 
   /// Caches the results of a pipelined re-read (after a commit re-arms its watches).
@@ -294,7 +314,7 @@ class client : public std::enable_shared_from_this<client> {
     for (std::size_t i = 0; i < reads.size() && i < paths.size(); ++i) {
       if (reads[i].ec) continue;
       auto& n = reads[i].node;
-      cache_.store(paths[i], incarnation,
+      cache_->store(paths[i], incarnation,
                    std::make_shared<const detail::cached_value>(std::move(n.data), n.stat,
                                                                 n.sequence));
     }
@@ -303,15 +323,18 @@ class client : public std::enable_shared_from_this<client> {
   /// The in-order watch that drops a cache entry when its node changes (one serves many paths:
   /// the event names the path).
   watch invalidation_watch(std::uint64_t incarnation) {
-    std::weak_ptr<client> self = weak_from_this();
-    return watch{[self, incarnation](const watch_event& e) {
+    // Holds the cache, not the client: the callback runs on the completion thread (under the
+    // embedded store's lock), where dropping the last reference to a client would close its
+    // session from inside the coordinator.
+    std::weak_ptr<detail::value_cache> cache = cache_;
+    return watch{[cache, incarnation](const watch_event& e) {
                    if (e.type == event_type::session || e.type == event_type::not_watching) return;
-                   if (auto c = self.lock()) c->cache_.invalidate(e.path, incarnation, e.sequence);
+                   if (auto c = cache.lock()) c->invalidate(e.path, incarnation, e.sequence);
                  },
                  true};
   }
 
-  detail::value_cache& cache() noexcept { return cache_; }
+  detail::value_cache& cache() noexcept { return *cache_; }
   detail::atomic_metrics& counters() noexcept { return metrics_; }
 
   /// A jittered backoff for retry `attempt` (1-based), from the client's seeded generator.
@@ -346,22 +369,29 @@ class client : public std::enable_shared_from_this<client> {
       std::lock_guard lock(lanes_mutex_);
       l.path = record_dir() + "/" + std::to_string(lane_count_++);
     }
-    auto s = session();
-    std::error_code ec;
-    dstm::stat st;
-    ++metrics_.round_trips;
-    s->create(l.path, "0", create_mode::persistent, open_acl_unsafe(), &st, ec);
-    if (ec == coordinator_errc::node_exists || outcome_unknown(ec)) {
-      // Created by a lost reply or an earlier incarnation: adopt it as it is now.
+    for (int attempt = 1;; ++attempt) {
+      auto s = session();
+      std::error_code ec;
+      dstm::stat st;
       ++metrics_.round_trips;
-      auto n = s->get(l.path, {}, ec);
-      if (ec) throw coordinator_error(ec, "outcome record " + l.path);
-      l.version = n.stat.version;
-      l.sequence = parse_sequence(n.data);
-    } else if (ec) {
-      throw coordinator_error(ec, "create outcome record " + l.path);
+      s->create(l.path, "0", create_mode::persistent, open_acl_unsafe(), &st, ec);
+      if (!ec) return l;
+      if (ec == coordinator_errc::node_exists || outcome_unknown(ec)) {
+        // Created by a lost reply or an earlier incarnation: adopt it as it is now.
+        ++metrics_.round_trips;
+        auto n = s->get(l.path, {}, ec);
+        if (!ec) {
+          l.version = n.stat.version;
+          l.sequence = parse_sequence(n.data);
+          return l;
+        }
+      }
+      const bool transient = session_lost(s, ec) || outcome_unknown(ec);
+      if (!transient || attempt >= options_.outcome_attempts) {
+        throw coordinator_error(ec, "outcome record " + l.path);
+      }
+      s->sleep_for(backoff_ns(attempt < 8 ? attempt : 8));
     }
-    return l;
   }
   void release_lane(lane l) {
     std::lock_guard lock(lanes_mutex_);
@@ -395,6 +425,7 @@ class client : public std::enable_shared_from_this<client> {
         }
         if (ec == coordinator_errc::bad_version) continue;  // the lost multi landed: re-read
       }
+      if (session_lost(s, ec)) continue;  // the record is persistent: read it on a new session
       s->sleep_for(backoff_ns(attempt < 8 ? attempt : 8));
     }
     throw error(make_error_code(errc::commit_outcome_unknown),
@@ -419,13 +450,14 @@ class client : public std::enable_shared_from_this<client> {
 
   /// Creates `path` (and only it) as an empty persistent node unless it exists.
   void ensure_path(const std::string& path) {
-    auto s = session();
     for (int attempt = 1;; ++attempt) {
+      auto s = session();
       std::error_code ec;
       ++metrics_.round_trips;
       s->create(path, "", create_mode::persistent, open_acl_unsafe(), nullptr, ec);
       if (!ec || ec == coordinator_errc::node_exists) return;
-      if (!outcome_unknown(ec) || attempt > options_.outcome_attempts)
+      const bool transient = session_lost(s, ec) || outcome_unknown(ec);
+      if (!transient || attempt > options_.outcome_attempts)
         throw coordinator_error(ec, "create " + path);
       s->sleep_for(backoff_ns(attempt < 8 ? attempt : 8));
     }
@@ -440,22 +472,31 @@ class client : public std::enable_shared_from_this<client> {
   void subscribe_locked() {
     auto* raw = this;
     auto alive = alive_;
-    session_->subscribe([raw, alive](session_state s) {
+    // The listener names its session: a late notice about an old session must not end the
+    // one that replaced it.
+    const std::uint64_t generation = ++generation_;
+    session_->subscribe([raw, alive, generation](session_state s) {
       if (s != session_state::expired) return;
       std::lock_guard lock(alive->mutex);
-      if (alive->live) raw->mark_expired();
+      if (alive->live) raw->mark_expired(generation);
     });
   }
 
-  void mark_expired() {
+  void mark_expired(std::uint64_t generation) {
     std::lock_guard lock(session_mutex_);
-    expired_ = true;
+    if (generation_ == generation) expired_ = true;
+  }
+
+  // `s` is held by the caller, so its address cannot have been reused by a newer session.
+  void mark_expired(const any_coordinator* s) {
+    std::lock_guard lock(session_mutex_);
+    if (session_.get() == s) expired_ = true;
   }
 
   void reopen_locked() {
     if (closed_) throw coordinator_error(make_error_code(coordinator_errc::closing), "client closed");
     if (session_) session_->close();
-    cache_.reset();
+    cache_->reset();
     session_ = factory_();
     expired_ = false;
     ++metrics_.reconnects;
@@ -475,8 +516,9 @@ class client : public std::enable_shared_from_this<client> {
   std::shared_ptr<any_coordinator> session_;
   bool expired_ = false;
   bool closed_ = false;
+  std::uint64_t generation_ = 0;  ///< sessions opened so far; guarded by session_mutex_
   std::vector<std::function<void()>> new_session_hooks_;
-  detail::value_cache cache_;
+  std::shared_ptr<detail::value_cache> cache_ = std::make_shared<detail::value_cache>();
   detail::atomic_metrics metrics_;
   std::uint64_t id_ = 0;
   std::mutex rng_mutex_;

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "dstm/client.hpp"
@@ -89,6 +90,8 @@ class ref_state final : public ref_core, public std::enable_shared_from_this<ref
       : ref_core(std::move(c), std::move(path), Storage::kind) {}
 
   static constexpr bool serialized = Storage::kind != storage_kind::local;
+
+  const std::type_info& value_type() const noexcept override { return typeid(T); }
 
   std::shared_ptr<const void> decode(const cached_value& v) const override {
     if constexpr (serialized) {
@@ -167,8 +170,13 @@ class ref_state final : public ref_core, public std::enable_shared_from_this<ref
                    },
                    false};
     std::error_code ec;
-    auto n = owner()->session()->get(path(), std::move(w), ec);
-    if (ec) return;  // gone, or the session ended: a new session re-arms
+    auto session = owner()->session();
+    auto n = session->get(path(), std::move(w), ec);
+    if (ec) {
+      // Gone, or the session ended: opening the next session runs the hook that re-arms.
+      if (owner()->session_lost(session, ec)) owner()->session();
+      return;
+    }
     std::shared_ptr<const T> now;
     try {
       now = std::static_pointer_cast<const T>(
@@ -253,8 +261,17 @@ class ref {
 
   const std::string& path() const noexcept { return state_->path(); }
 
-  /// Every new value must satisfy `pred`, or the transaction fails with `validation_error`.
-  void set_validator(std::function<bool(const T&)> pred) { state_->set_validator(std::move(pred)); }
+  /// Every new value must satisfy `pred`, or the transaction that writes it fails with
+  /// `validation_error` and writes nothing. As Clojure's set-validator!, the current value is
+  /// checked first: if it fails, `validation_error` is thrown and the validator is not set.
+  /// An empty `pred` removes the validator. The validator belongs to this handle (and its
+  /// copies), not to the znode: other processes do not run it.
+  void set_validator(std::function<bool(const T&)> pred) {
+    if (pred && !pred(deref())) {
+      throw validation_error("validator of ref " + path() + " rejects its current value");
+    }
+    state_->set_validator(std::move(pred));
+  }
 
   /// Calls `fn(key, old, new)` after each change, local or remote. Runs on the coordinator's
   /// dispatcher thread (never the completion thread); changes in quick succession may be
@@ -275,18 +292,22 @@ class ref {
     std::string value;
     serializer_type::encode(initial, value);
     const auto data = detail::seal(c.id(), value);
+    bool parents_created = false;
     for (int attempt = 1;; ++attempt) {
       std::error_code ec;
       ++c.counters().round_trips;
-      c.session()->create(path(), data, create_mode::persistent, open_acl_unsafe(), nullptr, ec);
-      if (ec == coordinator_errc::no_node) {
+      auto session = c.session();
+      session->create(path(), data, create_mode::persistent, open_acl_unsafe(), nullptr, ec);
+      if (ec == coordinator_errc::no_node && !parents_created) {
         create_parents(c);
+        parents_created = true;
         continue;
       }
       if (!ec || ec == coordinator_errc::node_exists) break;
-      if (!outcome_unknown(ec) || attempt >= c.options().outcome_attempts)
+      const bool transient = c.session_lost(session, ec) || outcome_unknown(ec);
+      if (!transient || attempt >= c.options().outcome_attempts)
         throw coordinator_error(ec, "create ref " + path());
-      c.session()->sleep_for(c.backoff_ns(attempt < 8 ? attempt : 8));
+      session->sleep_for(c.backoff_ns(attempt < 8 ? attempt : 8));
     }
     state_->decode(*c.read(path()));  // warms the cache; rejects a foreign node
   }

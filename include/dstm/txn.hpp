@@ -93,11 +93,14 @@ class txn {
     return write(e, T(std::invoke(std::forward<F>(f), old, std::forward<Args>(args)...)));
   }
 
-  /// Sets the ref to `v` in this transaction (a blind write: the old value is not read).
+  /// Sets the ref to `v` in this transaction. The body does not read the old value, but the
+  /// commit still fails if another transaction wrote the ref after this one's snapshot (first
+  /// committer wins, as in Clojure), so the snapshot's version is taken here.
   template <class T, class... P, class V>
   const T& ref_set(const ref<T, P...>& r, V&& v) {
     auto& e = access(r.core());
     reject_after_commute(e);
+    snapshot(e);
     return write(e, T(std::forward<V>(v)));
   }
 
@@ -113,6 +116,7 @@ class txn {
     };
     if (!e.written) e.commutes.push_back(fn);
     auto next = fn(current(e).get());
+    retire(e);
     e.value = next;
     e.has_value = true;
     return *static_cast<const T*>(next.get());
@@ -150,12 +154,21 @@ class txn {
   };
 
   entry& access(const std::shared_ptr<detail::ref_core>& core) {
-    if (core->owner() != client_ && core->kind() != storage_kind::local) {
+    const bool local = core->kind() == storage_kind::local;
+    if (core->owner() != client_ && !local) {
       throw error(make_error_code(errc::invalid_argument),
                   "ref " + core->path() + " belongs to another client than this transaction");
     }
     for (auto& e : entries_) {
       if (e.ref == core) return e;
+      // Two handles of one znode are one ref: one snapshot, one write, one op in the multi.
+      if (!local && e.ref->kind() == storage_kind::coordinator && e.ref->path() == core->path()) {
+        if (e.ref->value_type() != core->value_type()) {
+          throw error(make_error_code(errc::invalid_argument),
+                      "ref " + core->path() + " is used with two value types in one transaction");
+        }
+        return e;
+      }
     }
     entries_.push_back(entry{});
     entries_.back().ref = core;
@@ -173,10 +186,23 @@ class txn {
   const T& write(entry& e, T&& v) {
     auto p = std::make_shared<const T>(std::move(v));
     const T& out = *p;
+    retire(e);
     e.value = std::move(p);
     e.has_value = true;
     e.written = true;
     return out;
+  }
+
+  /// Keeps a replaced in-transaction value alive until the transaction ends: the body may still
+  /// hold the reference an earlier `alter` or `deref` returned.
+  void retire(entry& e) {
+    if (e.value) retired_.push_back(std::move(e.value));
+  }
+
+  /// A ref only commuted: its value is recomputed at commit, so it is neither validated nor
+  /// checked, and a conflict on it re-applies the commutes instead of re-running the body.
+  bool commute_only(const entry& e) const {
+    return !e.commutes.empty() && !e.written && !checks(e);
   }
 
   /// The in-transaction value (a write) or the snapshot, reading it first if needed.
@@ -189,6 +215,11 @@ class txn {
   void snapshot(entry& e) {
     if (e.has_snapshot) return;
     if (e.ref->kind() == storage_kind::local) {
+      // A locked local ref may belong to a commit whose multi has applied but whose local
+      // value is not installed yet: wait for it rather than read half a commit.
+      for (int attempt = 1; e.ref->commit_locked(); ++attempt) {
+        client_->session()->sleep_for(client_->backoff_ns(attempt < 6 ? attempt : 6));
+      }
       auto s = e.ref->local_read();
       e.snapshot = std::move(s.value);
       e.local_version = s.version;
@@ -201,14 +232,25 @@ class txn {
     validate_snapshot();
   }
 
-  /// Opacity: abandons the run if anything read so far changed since it was read.
+  /// Opacity: abandons the run if anything read so far changed since it was read. A local ref
+  /// counts as changed while another commit holds it (checked before its version: a commit
+  /// installs before it unlocks).
+  ///
+  /// Once the body has returned, its snapshot was consistent at its last read, which is all
+  /// opacity asks; from then on only refs the commit will write or check matter (a stale one
+  /// would fail the multi anyway: this saves the round trip). Refs only read under `snapshot`
+  /// are not among them — that is what lets write skew through, as in Clojure — nor are
+  /// commuted-only refs, whose values are recomputed. Held local refs are checked under their
+  /// locks instead.
   void validate_snapshot() {
     const auto epoch = client_->cache().epoch();
     if (epoch == checked_epoch_ && !has_local_reads()) return;
     for (const auto& e : entries_) {
-      if (!e.has_snapshot) continue;
+      if (!e.has_snapshot || (committing_ && !e.written && !checks(e))) continue;
       if (e.ref->kind() == storage_kind::local) {
-        if (e.ref->local_version() != e.local_version) throw detail::retry_signal{false};
+        if (holding_locals_) continue;
+        if (e.ref->commit_locked() || e.ref->local_version() != e.local_version)
+          throw detail::retry_signal{false};
       } else if (!client_->cache().still_valid(e.ref->path(), e.incarnation,
                                                e.read->sequence())) {
         throw detail::retry_signal{false};
@@ -230,12 +272,17 @@ class txn {
   std::shared_ptr<client> client_;
   isolation level_;
   std::vector<entry> entries_;
+  std::vector<std::shared_ptr<const void>> retired_;
   std::uint64_t checked_epoch_ = ~std::uint64_t{0};
+  bool committing_ = false;
+  bool holding_locals_ = false;
 };
 
 inline void txn::commit() {
   bool writes = false;
   for (auto& e : entries_) writes |= e.written || !e.commutes.empty();
+  committing_ = true;
+  checked_epoch_ = ~std::uint64_t{0};  // the skip rules changed: check everything once more
   validate_snapshot();
   if (!writes) {
     ++client_->counters().commits;
@@ -264,7 +311,7 @@ inline void txn::commit() {
       client_->session()->sleep_for(client_->backoff_ns(attempt < 6 ? attempt : 6));
     }
     ++guard.n;
-    if (e->has_snapshot && e->ref->local_version() != e->local_version)
+    if (e->has_snapshot && !commute_only(*e) && e->ref->local_version() != e->local_version)
       throw detail::retry_signal{true};
     if (!e->commutes.empty() && !e->written) {
       auto base = e->ref->local_read().value;
@@ -272,6 +319,7 @@ inline void txn::commit() {
       e->value = std::move(base);
     }
   }
+  holding_locals_ = true;
 
   for (;;) {  // commit attempts: only commute re-application loops here
     std::vector<op> ops;
@@ -279,13 +327,13 @@ inline void txn::commit() {
     std::vector<std::string> rearm;
     for (auto& e : entries_) {
       if (e.ref->kind() == storage_kind::local) continue;
-      const bool commute_only = !e.commutes.empty() && !e.written;
-      if (commute_only) {
+      const bool commuted = !e.commutes.empty() && !e.written;
+      if (commuted) {
         // The latest committed value, not the snapshot: commutes apply to whatever is there.
         if (!e.body_read || !checks(e)) {
+          e.incarnation = client_->cache().incarnation();
           auto latest = client_->read(e.ref->path());
           e.read = latest;
-          e.incarnation = client_->cache().incarnation();
           auto base = e.ref->decode(*latest);
           for (auto& f : e.commutes) base = f(base.get());
           e.value = std::move(base);
@@ -296,7 +344,7 @@ inline void txn::commit() {
           e.value = std::move(base);
         }
       }
-      if (e.written || commute_only) {
+      if (e.written || commuted) {
         e.ref->validate(e.value.get());
         const std::int32_t version = e.read ? e.read->stat().version : any_version;
         ops.push_back(op::set(e.ref->path(), detail::seal(client_->id(), e.ref->encode(e.value.get())),
@@ -341,14 +389,19 @@ inline void txn::commit() {
     if (applied) {
       client_->release_lane(std::move(lane));
       client_->store_reads(rearm, reads, incarnation);
+      std::vector<std::pair<entry*, std::shared_ptr<const void>>> installed;
       for (auto* e : locals) {
         if (e->written || !e->commutes.empty()) {
-          auto old = e->ref->local_read().value;
+          installed.emplace_back(e, e->ref->local_read().value);
           e->ref->local_install(e->value);
-          e->ref->changed(old, e->value);
         }
       }
+      // Watches run after the locks are released: a watch may run a transaction on the ref.
+      for (std::size_t i = 0; i < guard.n; ++i) locals[i]->ref->unlock_commit();
+      guard.n = 0;
+      holding_locals_ = false;
       ++client_->counters().commits;
+      for (auto& [e, old] : installed) e->ref->changed(old, e->value);
       return;
     }
 
@@ -380,8 +433,7 @@ inline void txn::commit() {
     }
     ++client_->counters().conflicts;
     entry* culprit = failed < op_entry.size() ? op_entry[failed] : nullptr;
-    if (culprit && !culprit->commutes.empty() && !culprit->written &&
-        !(culprit->body_read && checks(*culprit))) {
+    if (culprit && commute_only(*culprit)) {
       ++client_->counters().commute_reapplies;
       client_->fetch(culprit->ref->path());  // fresh value for the re-application
       continue;

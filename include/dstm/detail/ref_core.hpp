@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <typeinfo>
 
 #include "dstm/client.hpp"
 #include "dstm/storage/concept.hpp"
@@ -26,6 +27,8 @@ class ref_core {
   /// A process-wide total order: local refs are locked in it, so two commits never deadlock.
   std::uint64_t order() const noexcept { return order_; }
 
+  /// The ref's value type: two refs naming one path in one transaction must agree on it.
+  virtual const std::type_info& value_type() const noexcept = 0;
   /// Decodes a coordinator value (memoised on the cached value).
   virtual std::shared_ptr<const void> decode(const cached_value& v) const = 0;
   /// Serializes a value of the ref's type (inside the envelope).
@@ -58,6 +61,9 @@ class ref_core {
   /// by blocking, so a simulated thread holding it can yield without deadlocking the scheduler.
   bool try_lock_commit() noexcept { return !commit_locked_.exchange(true, std::memory_order_acquire); }
   void unlock_commit() noexcept { commit_locked_.store(false, std::memory_order_release); }
+  /// True while a commit holds the ref: its coordinator part may have committed already while
+  /// the new local value is not installed yet, so readers must not trust the current value.
+  bool commit_locked() const noexcept { return commit_locked_.load(std::memory_order_acquire); }
 
  private:
   static std::uint64_t next_order() noexcept {
