@@ -39,7 +39,8 @@ void run_ops(benchmark::State& state, const sim::fault_config& faults) {
     w.run();
     benchmark::DoNotOptimize(w.trace_value());
   }
-  state.counters["ops/s"] = benchmark::Counter(static_cast<double>(ops), benchmark::Counter::kIsRate);
+  state.counters["ops/s"] =
+      benchmark::Counter(static_cast<double>(ops), benchmark::Counter::kIsRate);
 }
 
 void sim_coordinator_ops(benchmark::State& state) { run_ops(state, sim::fault_config::none()); }

@@ -1,5 +1,7 @@
 // sim::coordinator against the simulated ensemble: the operations, watches and session
 // events, and each fault doing what it says.
+#include "dstm/sim/coordinator.hpp"
+
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "dstm/coordinator/concept.hpp"
-#include "dstm/sim/coordinator.hpp"
 #include "dstm/sim/ensemble.hpp"
 #include "dstm/sim/world.hpp"
 
@@ -138,10 +139,10 @@ TEST(SimCoordinator, PlainWatchesAndListenersRunOnADispatcherThreadAndMayBlock) 
     c.subscribe([&](dstm::session_state st) { states.push_back(st); });
     auto done = c.make_event();
     c.exists("/later", dstm::watch{[&](const dstm::watch_event& e) {
-      EXPECT_EQ(e.type, dstm::event_type::created);
-      seen = c.get(e.path).data;  // a blocking call from the watch
-      done->set();
-    }});
+               EXPECT_EQ(e.type, dstm::event_type::created);
+               seen = c.get(e.path).data;  // a blocking call from the watch
+               done->set();
+             }});
     sim::coordinator other(s.ens);
     other.create("/later", "hello");
     EXPECT_TRUE(c.wait(*done, 5 * sim::seconds));
@@ -388,7 +389,8 @@ TEST(SimFaults, NemesisInjectsEveryKindUnderHarsh) {
     s.w.spawn("client", [&] {
       auto c = std::make_unique<sim::coordinator>(s.ens);
       for (int k = 0; k < 300; ++k) {
-        if (c->state() == dstm::session_state::expired) c = std::make_unique<sim::coordinator>(s.ens);
+        if (c->state() == dstm::session_state::expired)
+          c = std::make_unique<sim::coordinator>(s.ens);
         std::error_code ec;
         c->exists("/", {}, ec);
         s.w.sleep_for(10 * sim::milliseconds);

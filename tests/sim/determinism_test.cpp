@@ -71,7 +71,8 @@ TEST(SimDeterminism, SameSeedTwiceInOneProcessGivesTheSameTrace) {
 
 TEST(SimDeterminism, DifferentSeedsGiveDifferentTraces) {
   std::set<std::uint64_t> traces;
-  for (std::uint64_t seed = 0; seed < 20; ++seed) traces.insert(run("register", seed, "standard").trace);
+  for (std::uint64_t seed = 0; seed < 20; ++seed)
+    traces.insert(run("register", seed, "standard").trace);
   EXPECT_EQ(traces.size(), 20u);
   // Even without faults the seed drives the clients' choices.
   EXPECT_NE(run("register", 1, "none").trace, run("register", 2, "none").trace);
@@ -110,7 +111,8 @@ TEST(SimRunner, PlantedStaleReadsAreCaughtAndTheReplayCommandReproducesThem) {
                 out),
             1);
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(replay: (dstm-sim [^\n]*--seed (\d+)[^\n]*))")))
+  ASSERT_TRUE(
+      std::regex_search(out, m, std::regex(R"(replay: (dstm-sim [^\n]*--seed (\d+)[^\n]*))")))
       << out;
   EXPECT_NE(out.find("Not linearizable"), std::string::npos);
   // Replaying the printed command gives the failing line again, anomalies and trace included.
@@ -133,9 +135,10 @@ TEST(SimRunner, UsageErrorsAndHistoryFile) {
   EXPECT_EQ(cli({"--help"}, out), 0);
   EXPECT_NE(out.find("half-open"), std::string::npos);
   const auto file = std::filesystem::temp_directory_path() / "dstm_sim_history_test.jsonl";
-  EXPECT_EQ(cli({"--workload", "register", "--seed", "3", "--ops", "50", "--history", file.string()},
-                out),
-            0);
+  EXPECT_EQ(
+      cli({"--workload", "register", "--seed", "3", "--ops", "50", "--history", file.string()},
+          out),
+      0);
   std::ifstream in(file);
   const auto h = dstm::check::read_history(in);
   EXPECT_EQ(h.size(), 100u);  // 50 invokes, 50 completions (no faults: nothing retracted)
@@ -165,8 +168,8 @@ TEST(SimHygiene, LibraryHeadersUseNoRealClockSleepOrRandomDevice) {
         const auto comment = line.find("//");
         const std::string code = comment == std::string::npos ? line : line.substr(0, comment);
         if (std::regex_search(code, forbidden)) {
-          offenders.push_back(fs::relative(entry.path(), root).string() + ":" +
-                              std::to_string(n) + ": " + line);
+          offenders.push_back(fs::relative(entry.path(), root).string() + ":" + std::to_string(n) +
+                              ": " + line);
         }
       }
     }

@@ -1,4 +1,6 @@
 // The world: seeded generators, the event queue, simulated threads, events, buggify.
+#include "dstm/sim/world.hpp"
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -8,7 +10,6 @@
 
 #include "dstm/sim/buggify.hpp"
 #include "dstm/sim/random.hpp"
-#include "dstm/sim/world.hpp"
 
 namespace sim = dstm::sim;
 
@@ -67,7 +68,10 @@ TEST(SimWorld, EventsAtEqualTimesRunInSchedulingOrder) {
   w.at(10, [&] { order.push_back(1); });
   w.at(5, [&] { order.push_back(0); });
   w.at(10, [&] { order.push_back(2); });
-  w.at(10, [&] { w.at(10, [&] { order.push_back(4); }); order.push_back(3); });
+  w.at(10, [&] {
+    w.at(10, [&] { order.push_back(4); });
+    order.push_back(3);
+  });
   w.run_until(10);
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
   EXPECT_EQ(w.now(), 10);

@@ -66,16 +66,16 @@ struct ensemble_options {
 
 /// Counters of what the ensemble did; tests use them to prove a fault actually happened.
 struct ensemble_stats {
-  std::uint64_t requests = 0;          ///< requests that reached a server
-  std::uint64_t writes_applied = 0;    ///< log entries appended by a leader
-  std::uint64_t lost_before = 0;       ///< connections dropped before a request reached a server
-  std::uint64_t lost_after = 0;        ///< replies lost after the request was applied
-  std::uint64_t disconnects = 0;       ///< connections broken for any reason
+  std::uint64_t requests = 0;        ///< requests that reached a server
+  std::uint64_t writes_applied = 0;  ///< log entries appended by a leader
+  std::uint64_t lost_before = 0;     ///< connections dropped before a request reached a server
+  std::uint64_t lost_after = 0;      ///< replies lost after the request was applied
+  std::uint64_t disconnects = 0;     ///< connections broken for any reason
   std::uint64_t crashes = 0;
   std::uint64_t server_partitions = 0;
   std::uint64_t client_partitions = 0;
-  std::uint64_t server_expiries = 0;   ///< sessions expired by the ensemble
-  std::uint64_t client_expiries = 0;   ///< clients that wrongly believed their session expired
+  std::uint64_t server_expiries = 0;  ///< sessions expired by the ensemble
+  std::uint64_t client_expiries = 0;  ///< clients that wrongly believed their session expired
   std::uint64_t lags = 0;
   std::uint64_t elections = 0;
   std::uint64_t migrations_refused = 0;  ///< connects refused: server behind the session
@@ -84,8 +84,21 @@ struct ensemble_stats {
 namespace detail {
 
 enum class req_kind : std::uint8_t {
-  connect, create, get, set, remove, exists, children, multi, sync, add_auth, get_acl, set_acl,
-  close, open_session, expire_session
+  connect,
+  create,
+  get,
+  set,
+  remove,
+  exists,
+  children,
+  multi,
+  sync,
+  add_auth,
+  get_acl,
+  set_acl,
+  close,
+  open_session,
+  expire_session
 };
 
 inline bool is_read(req_kind k) noexcept {
@@ -150,26 +163,26 @@ struct client_state {
   std::int64_t session = 0;
   std::int64_t timeout_ns = 0;
   session_state state = session_state::connecting;
-  std::uint64_t conn = 0;        // established connection, 0 when none
-  std::uint64_t attempt = 0;     // connection being attempted, 0 when none
+  std::uint64_t conn = 0;     // established connection, 0 when none
+  std::uint64_t attempt = 0;  // connection being attempted, 0 when none
   std::int64_t last_zxid = 0;
   std::uint64_t last_position = 0;
   std::uint64_t next_xid = 1;
   std::uint64_t next_watch_id = 1;
-  std::map<std::uint64_t, call*> inflight;             // sent or queued, by xid
-  std::deque<request> unsent;                          // queued while connecting
-  std::map<std::uint64_t, watch_entry> watches;        // outstanding, by id
+  std::map<std::uint64_t, call*> inflight;       // sent or queued, by xid
+  std::deque<request> unsent;                    // queued while connecting
+  std::map<std::uint64_t, watch_entry> watches;  // outstanding, by id
   std::map<std::uint64_t, std::function<void(session_state)>> listeners;
   std::uint64_t next_listener = 1;
-  std::deque<std::function<void()>> dispatch;          // plain watches and listeners, FIFO
-  world::wait_handle dispatcher;                       // set while the dispatcher waits
+  std::deque<std::function<void()>> dispatch;  // plain watches and listeners, FIFO
+  world::wait_handle dispatcher;               // set while the dispatcher waits
   bool dispatcher_waiting = false;
   rng random;
   std::int64_t skew_ns = 0;
   std::int32_t drift_ppm = 0;
   int next_server = 0;
   int failed_attempts = 0;  // in a row; a full round of servers is followed by a pause
-  bool attached = true;  // false once its coordinator is gone
+  bool attached = true;     // false once its coordinator is gone
 };
 
 struct connection {
@@ -191,7 +204,7 @@ struct connection {
 struct pending_reply {
   std::uint64_t index = 0;  // sent once the server has applied this many log entries
   std::uint64_t conn = 0;
-  bool accept = false;      // a new session's connection, not a reply
+  bool accept = false;  // a new session's connection, not a reply
   bool break_after = false;
   reply r;
 };
@@ -347,8 +360,7 @@ class ensemble {
         auto c = connections_.find(it->second.conn);
         if (c != connections_.end() && c->second.server == s) {
           auto client = clients_.find(session);
-          const std::int64_t detect =
-              client != clients_.end() ? client->second->timeout_ns / 3 : 0;
+          const std::int64_t detect = client != clients_.end() ? client->second->timeout_ns / 3 : 0;
           break_connection(it->second.conn, detect);
         }
       }
@@ -431,7 +443,8 @@ class ensemble {
     c->timeout_ns = timeout_ns > 0 ? timeout_ns : options_.session_timeout_ns;
     c->random = client_rng_.fork("client/" + std::to_string(id));
     const auto& f = options_.faults;
-    if (f.max_clock_skew_ns > 0) c->skew_ns = c->random.between(-f.max_clock_skew_ns, f.max_clock_skew_ns);
+    if (f.max_clock_skew_ns > 0)
+      c->skew_ns = c->random.between(-f.max_clock_skew_ns, f.max_clock_skew_ns);
     if (f.max_clock_drift_ppm > 0) {
       c->drift_ppm = static_cast<std::int32_t>(
           c->random.between(-f.max_clock_drift_ppm, f.max_clock_drift_ppm));
@@ -508,7 +521,8 @@ class ensemble {
   /// blocks until the close is acknowledged or the connection drops.
   void close_client(detail::client_state& c, bool wait) {
     if (c.state == session_state::closed) return;
-    const bool was_live = c.state == session_state::connected || c.state == session_state::connecting;
+    const bool was_live =
+        c.state == session_state::connected || c.state == session_state::connecting;
     if (was_live && c.conn != 0 && wait && world_.in_thread()) {
       detail::request r;
       r.kind = detail::req_kind::close;
@@ -564,10 +578,14 @@ class ensemble {
   /// The error a call made now would fail with before being sent, if any.
   static std::error_code refuse(const detail::client_state& c) {
     switch (c.state) {
-      case session_state::closed: return make_error_code(coordinator_errc::closing);
-      case session_state::expired: return make_error_code(coordinator_errc::session_expired);
-      case session_state::auth_failed: return make_error_code(coordinator_errc::auth_failed);
-      default: return {};
+      case session_state::closed:
+        return make_error_code(coordinator_errc::closing);
+      case session_state::expired:
+        return make_error_code(coordinator_errc::session_expired);
+      case session_state::auth_failed:
+        return make_error_code(coordinator_errc::auth_failed);
+      default:
+        return {};
     }
   }
 
@@ -580,9 +598,7 @@ class ensemble {
     }
     return *servers_[static_cast<std::size_t>(s)];
   }
-  const detail::server_state& server(int s) const {
-    return const_cast<ensemble*>(this)->server(s);
-  }
+  const detail::server_state& server(int s) const { return const_cast<ensemble*>(this)->server(s); }
 
   void trace_fault(std::uint64_t kind, int s, std::int64_t arg = 0) {
     world_.trace().add_all(0xfa017ULL, kind, s, arg);
@@ -675,8 +691,8 @@ class ensemble {
     fail_all(c, make_error_code(coordinator_errc::connection_loss));
     // Like the C client: the next server at once, but a pause after every server failed.
     const bool round = ++c.failed_attempts % server_count() == 0;
-    const std::int64_t pause = round ? c.random.between(100, 300) * milliseconds
-                                     : c.random.between(0, 10) * milliseconds;
+    const std::int64_t pause =
+        round ? c.random.between(100, 300) * milliseconds : c.random.between(0, 10) * milliseconds;
     world_.after(pause, [this, session = c.session] {
       auto cl = clients_.find(session);
       if (cl == clients_.end()) return;
@@ -1023,7 +1039,8 @@ class ensemble {
         r.stat = st;
         break;
       }
-      default: break;
+      default:
+        break;
     }
     r.zxid = sv.tree.last_zxid();
     r.position = sv.applied;
@@ -1134,21 +1151,36 @@ class ensemble {
     const auto& q = e.req;
     using k = detail::req_kind;
     switch (e.kind) {
-      case k::open_session: t.open_session(e.session); break;
+      case k::open_session:
+        t.open_session(e.session);
+        break;
       case k::close:
-      case k::expire_session: fired = t.close_session(e.session, e.time_ms); break;
+      case k::expire_session:
+        fired = t.close_session(e.session, e.time_ms);
+        break;
       case k::create: {
         dstm::stat st;
         r.path = t.create(e.session, q.path, q.data, q.mode, q.acls, &st, r.ec, fired, e.time_ms);
         r.stat = st;
         break;
       }
-      case k::set: r.stat = t.set(e.session, q.path, q.data, q.version, r.ec, fired, e.time_ms); break;
-      case k::remove: t.remove(e.session, q.path, q.version, r.ec, fired); break;
-      case k::set_acl: t.set_acl(e.session, q.path, q.acls, q.version, r.ec); break;
-      case k::multi: r.results = t.multi(e.session, q.ops, r.ec, fired, e.time_ms); break;
-      case k::add_auth: r.ec = t.add_auth(e.session, q.path, q.data); break;
-      default: break;
+      case k::set:
+        r.stat = t.set(e.session, q.path, q.data, q.version, r.ec, fired, e.time_ms);
+        break;
+      case k::remove:
+        t.remove(e.session, q.path, q.version, r.ec, fired);
+        break;
+      case k::set_acl:
+        t.set_acl(e.session, q.path, q.acls, q.version, r.ec);
+        break;
+      case k::multi:
+        r.results = t.multi(e.session, q.ops, r.ec, fired, e.time_ms);
+        break;
+      case k::add_auth:
+        r.ec = t.add_auth(e.session, q.path, q.data);
+        break;
+      default:
+        break;
     }
   }
 
@@ -1317,17 +1349,17 @@ class ensemble {
 
   void nemesis_strike() {
     const auto& f = options_.faults;
-    const std::uint32_t weights[] = {f.weight_crash,  f.weight_server_partition,
-                                     f.weight_client_partition, f.weight_expire,
-                                     f.weight_client_expire, f.weight_lag};
+    const std::uint32_t weights[] = {
+        f.weight_crash,  f.weight_server_partition, f.weight_client_partition,
+        f.weight_expire, f.weight_client_expire,    f.weight_lag};
     std::uint64_t total = 0;
     for (auto w : weights) total += w;
     if (total == 0) return;
     std::uint64_t pick = nemesis_rng_.below(total);
     int kind = 0;
     while (pick >= weights[kind]) pick -= weights[kind++];
-    const std::int64_t duration =
-        nemesis_rng_.between(f.fault_duration_ns / 4, std::max<std::int64_t>(f.fault_duration_ns, 1));
+    const std::int64_t duration = nemesis_rng_.between(
+        f.fault_duration_ns / 4, std::max<std::int64_t>(f.fault_duration_ns, 1));
     const int s = static_cast<int>(nemesis_rng_.below(servers_.size()));
     const auto gen = nemesis_generation_;
     auto heal_later = [&](std::function<void()> heal) {
@@ -1366,7 +1398,8 @@ class ensemble {
         set_lag(s, nemesis_rng_.between(f.lag_ns / 4, std::max<std::int64_t>(f.lag_ns, 1)));
         heal_later([this, s] { set_lag(s, 0); });
         break;
-      default: break;
+      default:
+        break;
     }
   }
 

@@ -80,9 +80,7 @@ class rng {
   bool one_in(std::uint64_t n) noexcept { return n != 0 && below(n) == 0; }
 
   /// True with probability ppm / 1,000,000.
-  bool chance_per_million(std::uint32_t ppm) noexcept {
-    return ppm != 0 && below(1'000'000) < ppm;
-  }
+  bool chance_per_million(std::uint32_t ppm) noexcept { return ppm != 0 && below(1'000'000) < ppm; }
 
   /// A generator for a sub-component, independent of how many draws this one made.
   rng fork(std::string_view label) const noexcept {

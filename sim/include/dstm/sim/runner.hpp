@@ -128,7 +128,8 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
       history_file = v;
     } else if (a == "--param") {
       const auto eq = v.find('=');
-      if (eq == std::string::npos || eq == 0) return usage_error("--param needs K=V, got '" + v + "'");
+      if (eq == std::string::npos || eq == 0)
+        return usage_error("--param needs K=V, got '" + v + "'");
       cfg.params[v.substr(0, eq)] = v.substr(eq + 1);
     } else {
       return usage_error("unknown option " + a);
@@ -147,9 +148,9 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
   std::string params;
   for (const auto& [k, v] : cfg.params) params += " --param " + k + "=" + v;
   auto replay = [&](std::uint64_t seed) {
-    return program + " --workload " + workload + " --seed " + std::to_string(seed) +
-           " --clients " + std::to_string(cfg.clients) + " --ops " + std::to_string(cfg.ops) +
-           " --servers " + std::to_string(cfg.servers) + " --faults " + faults_name + params;
+    return program + " --workload " + workload + " --seed " + std::to_string(seed) + " --clients " +
+           std::to_string(cfg.clients) + " --ops " + std::to_string(cfg.ops) + " --servers " +
+           std::to_string(cfg.servers) + " --faults " + faults_name + params;
   };
   std::uint64_t failed = 0, runs = 0;
   for (std::uint64_t seed = *first; seed < *last; ++seed) {

@@ -26,9 +26,9 @@ namespace dstm::sim {
 /// What a workload is asked to do.
 struct workload_config {
   std::uint64_t seed = 0;
-  int clients = 5;             ///< concurrent client sessions
-  int ops = 200;               ///< operations to invoke, over all clients
-  int servers = 3;             ///< ensemble size
+  int clients = 5;  ///< concurrent client sessions
+  int ops = 200;    ///< operations to invoke, over all clients
+  int servers = 3;  ///< ensemble size
   fault_config faults = fault_config::none();
   bool record_history = true;  ///< keep the history in the result (for --history)
   /// Workload-specific switches (`dstm-sim --param K=V`), e.g. planted bugs that prove a
@@ -44,11 +44,11 @@ struct workload_config {
 
 /// What a workload found.
 struct workload_result {
-  std::uint64_t ops = 0;        ///< operations invoked
-  std::uint64_t anomalies = 0;  ///< invariant violations (0: the run is clean)
+  std::uint64_t ops = 0;                  ///< operations invoked
+  std::uint64_t anomalies = 0;            ///< invariant violations (0: the run is clean)
   std::vector<std::string> explanations;  ///< one readable paragraph per anomaly kind
-  check::history history;       ///< the operations, in the JSON-lines format's events
-  std::uint64_t digest = 0;     ///< the final state's digest, folded into the trace hash
+  check::history history;                 ///< the operations, in the JSON-lines format's events
+  std::uint64_t digest = 0;               ///< the final state's digest, folded into the trace hash
 };
 
 using workload_fn = std::function<workload_result(world&, const workload_config&)>;
@@ -63,7 +63,8 @@ class workload_registry {
 
   /// Adds (or replaces) a workload. Throws std::invalid_argument for an empty name or function.
   void add(std::string name, std::string description, workload_fn fn) {
-    if (name.empty() || !fn) throw std::invalid_argument("dstm::sim: a workload needs a name and a function");
+    if (name.empty() || !fn)
+      throw std::invalid_argument("dstm::sim: a workload needs a name and a function");
     entries_[std::move(name)] = entry{std::move(description), std::move(fn)};
   }
   const entry* find(std::string_view name) const {

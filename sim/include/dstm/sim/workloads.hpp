@@ -13,8 +13,7 @@ namespace dstm::sim {
 /// A registry holding the built-in workloads.
 inline workload_registry builtin_workloads() {
   workload_registry r;
-  r.add("register",
-        "read/write/cas on a few znodes (sync before reads); linearizability per key",
+  r.add("register", "read/write/cas on a few znodes (sync before reads); linearizability per key",
         workloads::register_workload);
   r.add("sequential",
         "sequential creates under one parent; unique names, increasing in real-time order",

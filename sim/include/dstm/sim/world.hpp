@@ -12,8 +12,8 @@
 ///
 /// Threads: all of a world's methods must be called from the one OS thread that runs it.
 
-#include <ucontext.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,8 +87,9 @@ class fiber_stack {
     if (::mprotect(base_, page_, PROT_NONE) != 0) {
       const int e = errno;
       ::munmap(base_, total_);
-      throw std::system_error(e, std::generic_category(),
-                              "mprotect of a simulated thread's guard page (too many live threads?)");
+      throw std::system_error(
+          e, std::generic_category(),
+          "mprotect of a simulated thread's guard page (too many live threads?)");
     }
   }
   fiber_stack(const fiber_stack&) = delete;
@@ -303,7 +304,8 @@ class world final : private detail::buggify_source {
   /// Unwinds every blocked thread (a `fiber_unwind` is thrown from its blocking call) so their
   /// stacks' destructors run. Call it before destroying objects those threads still use.
   void cancel_all() {
-    if (current_ != nullptr) throw std::logic_error("dstm::sim: cancel_all from a simulated thread");
+    if (current_ != nullptr)
+      throw std::logic_error("dstm::sim: cancel_all from a simulated thread");
     for (std::size_t i = 0; i < fibers_.size(); ++i) {
       auto& f = *fibers_[i];
       // A thread that swallows fiber_unwind and blocks again gets a few more chances, then is
@@ -405,7 +407,8 @@ class world final : private detail::buggify_source {
   }
 
   void run_loop(std::int64_t limit, bool until_threads_done) {
-    if (current_ != nullptr) throw std::logic_error("dstm::sim: world::run from a simulated thread");
+    if (current_ != nullptr)
+      throw std::logic_error("dstm::sim: world::run from a simulated thread");
     detail::buggify_source* previous = detail::active_buggify;
     detail::active_buggify = options_.buggify ? this : nullptr;
     struct restore {
@@ -429,9 +432,8 @@ class world final : private detail::buggify_source {
       now_ = it.time;
       if (it.thread != nullptr) {
         auto& f = *it.thread;
-        const bool runnable =
-            (f.state == detail::fiber::status::ready && it.token == 0) ||
-            (f.state == detail::fiber::status::blocked && it.token == f.token);
+        const bool runnable = (f.state == detail::fiber::status::ready && it.token == 0) ||
+                              (f.state == detail::fiber::status::blocked && it.token == f.token);
         if (!runnable) continue;
         trace_.add_all(it.time, 0x7e11u, f.id);
         resume(f);
@@ -459,8 +461,10 @@ class world final : private detail::buggify_source {
 
   bool buggify_fire(const char* file, int line) noexcept override {
     std::string_view f(file);
-    if (const auto slash = f.rfind('/'); slash != std::string_view::npos) f.remove_prefix(slash + 1);
-    const std::uint64_t site = mix64(seed_ ^ hash_bytes(f) ^ (static_cast<std::uint64_t>(line) << 32));
+    if (const auto slash = f.rfind('/'); slash != std::string_view::npos)
+      f.remove_prefix(slash + 1);
+    const std::uint64_t site =
+        mix64(seed_ ^ hash_bytes(f) ^ (static_cast<std::uint64_t>(line) << 32));
     if (site % 4 != 0) return false;
     const bool fire = buggify_rng_.one_in(4);
     trace_.add_all(site, fire ? 1u : 2u);

@@ -6,11 +6,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "dstm/check/history.hpp"
 #include "dstm/error.hpp"
@@ -41,8 +40,8 @@ class history_builder {
   /// Records an invoke; returns its index for `complete` / `retract`.
   std::size_t invoke(std::int64_t process, std::string f, std::string key, nlohmann::json value,
                      std::int64_t time) {
-    events_.push_back(check::event{process, check::event_type::invoke, std::move(f),
-                                   std::move(key), std::move(value), time});
+    events_.push_back(check::event{process, check::event_type::invoke, std::move(f), std::move(key),
+                                   std::move(value), time});
     return events_.size() - 1;
   }
   void complete(std::size_t invoke_index, check::event_type type, nlohmann::json value,

@@ -22,12 +22,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "dstm/check/history.hpp"
 #include "dstm/check/linearizability.hpp"

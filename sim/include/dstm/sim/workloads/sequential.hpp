@@ -38,7 +38,7 @@ struct create_op {
   std::int64_t invoke = 0;
   std::int64_t complete = -1;  // -1: unknown outcome
   check::event_type outcome = check::event_type::info;
-  std::string name;            // the returned name (ok)
+  std::string name;  // the returned name (ok)
 };
 
 /// The sequence number of a child name "n-0000000042" (-1 when malformed).
@@ -83,9 +83,8 @@ inline workload_result sequential_workload(world& w, const workload_config& cfg)
       ops.push_back(op);
       rec.invoke(process, "create", parent, op.tag, w.now());
       std::error_code ec;
-      const auto created =
-          c.create(parent + "/n-", op.tag, create_mode::persistent_sequential, open_acl_unsafe(),
-                   nullptr, ec);
+      const auto created = c.create(parent + "/n-", op.tag, create_mode::persistent_sequential,
+                                    open_acl_unsafe(), nullptr, ec);
       auto& done = ops[index];
       if (!ec) {
         done.outcome = check::event_type::ok;
