@@ -185,6 +185,52 @@ class coordinator : public coordinator_interface<coordinator> {
     return std::move(r.results);
   }
 
+  /// `multi(ops)` then `get_many(paths, w)` in one batch: the session pipelines them (one
+  /// round trip), and FIFO order makes the reads see the multi. `reads` is filled only when the
+  /// multi succeeded. The STM commits this way.
+  void multi_then_get(std::span<const op> ops, std::vector<op_result>& results,
+                      std::error_code& multi_ec, std::span<const std::string> paths,
+                      const watch& w, std::vector<get_result>& reads) {
+    multi_ec.clear();
+    reads.clear();
+    for (const auto& o : ops) {
+      if (!precheck(o.path, o.type == op::kind::create && is_sequential(o.mode), multi_ec) ||
+          !check_size(o.data, multi_ec)) {
+        results.assign(ops.size(), op_result{multi_ec, {}, {}});
+        return;
+      }
+    }
+    std::vector<detail::request> qs;
+    detail::request m;
+    m.kind = detail::req_kind::multi;
+    m.ops.assign(ops.begin(), ops.end());
+    qs.push_back(std::move(m));
+    for (const auto& p : paths) {
+      std::error_code ignored;
+      if (!precheck(p, false, ignored)) continue;
+      detail::request q;
+      q.kind = detail::req_kind::get;
+      q.path = p;
+      q.watch_id = add_watch(p, w);
+      qs.push_back(std::move(q));
+    }
+    auto rs = ens_->call(*client_, std::move(qs));
+    auto& r = rs.front();
+    multi_ec = r.ec;
+    if (r.results.size() != ops.size()) {
+      results.assign(ops.size(), op_result{multi_ec, {}, {}});
+    } else {
+      results = std::move(r.results);
+    }
+    if (multi_ec || rs.size() != paths.size() + 1) return;
+    for (std::size_t k = 1; k < rs.size(); ++k) {
+      get_result g;
+      g.ec = rs[k].ec;
+      if (!g.ec) g.node = std::move(rs[k].data);
+      reads.push_back(std::move(g));
+    }
+  }
+
   std::vector<get_result> do_get_many(std::span<const std::string> paths, const watch& w,
                                       std::error_code& ec) {
     ec.clear();

@@ -169,6 +169,8 @@ struct client_state {
   std::uint64_t last_position = 0;
   std::uint64_t next_xid = 1;
   std::uint64_t next_watch_id = 1;
+  /// Numbers replies and watch events in delivery order (node/watch_event::sequence).
+  std::uint64_t delivered = 0;
   std::map<std::uint64_t, call*> inflight;       // sent or queued, by xid
   std::deque<request> unsent;                    // queued while connecting
   std::map<std::uint64_t, watch_entry> watches;  // outstanding, by id
@@ -755,8 +757,9 @@ class ensemble {
     notify(c, session_state::expired);
   }
 
-  void deliver_watch(detail::client_state& c, const dstm::watch& w, const watch_event& ev) {
+  void deliver_watch(detail::client_state& c, const dstm::watch& w, watch_event ev) {
     if (!c.attached || !w) return;
+    ev.sequence = ++c.delivered;
     if (w.in_order) {
       w.fn(ev);
     } else {
@@ -829,6 +832,7 @@ class ensemble {
         }
       }
     }
+    r.data.sequence = ++c.delivered;
     one->result = std::move(r);
     one->done = true;
     world_.wake(one->waiter);
