@@ -604,4 +604,161 @@ TYPED_TEST(Conformance, DataOverTheLimitIsBadArguments) {
   });
 }
 
+// ---- more of ZooKeeper's corners ----
+
+TYPED_TEST(Conformance, MultiReportsTheFirstFailingOpsOwnError) {
+  this->run([&](auto& c, const std::string& root) {
+    c.create(root + "/a", "a");
+    const std::vector<op> exists_ops{op::set(root + "/a", "x"), op::create(root + "/a", ""),
+                                     op::remove(root + "/a")};
+    std::error_code ec;
+    auto rs = c.multi(exists_ops, ec);
+    EXPECT_EQ(ec, coordinator_errc::node_exists);
+    ASSERT_EQ(rs.size(), 3u);
+    EXPECT_FALSE(rs[0].ec) << rs[0].ec.message();
+    EXPECT_EQ(rs[1].ec, coordinator_errc::node_exists);
+    EXPECT_EQ(rs[2].ec, coordinator_errc::runtime_inconsistency);
+    const std::vector<op> missing_ops{op::check(root + "/missing", dstm::any_version),
+                                      op::set(root + "/a", "y")};
+    rs = c.multi(missing_ops, ec);
+    EXPECT_EQ(ec, coordinator_errc::no_node);
+    ASSERT_EQ(rs.size(), 2u);
+    EXPECT_EQ(rs[0].ec, coordinator_errc::no_node);
+    EXPECT_EQ(rs[1].ec, coordinator_errc::runtime_inconsistency);
+    const std::vector<op> not_empty_ops{op::create(root + "/a/kid", ""), op::remove(root + "/a")};
+    rs = c.multi(not_empty_ops, ec);
+    EXPECT_EQ(ec, coordinator_errc::not_empty);
+    ASSERT_EQ(rs.size(), 2u);
+    EXPECT_EQ(rs[1].ec, coordinator_errc::not_empty);
+    EXPECT_FALSE(c.exists(root + "/a/kid").has_value());
+    EXPECT_EQ(c.get(root + "/a").data, "a");
+    EXPECT_EQ(c.get(root + "/a").stat.version, 0);
+  });
+}
+
+TYPED_TEST(Conformance, WritesAdvanceZxidsAndKeepTheCreateStamp) {
+  this->run([&](auto& c, const std::string& root) {
+    dstm::stat created;
+    c.create(root + "/n", "0", create_mode::persistent, dstm::open_acl_unsafe(), &created);
+    EXPECT_EQ(created.czxid, created.mzxid);
+    EXPECT_EQ(created.version, 0);
+    const auto changed = c.set(root + "/n", "1");
+    EXPECT_EQ(changed.czxid, created.czxid);
+    EXPECT_GT(changed.mzxid, created.mzxid);
+    EXPECT_EQ(changed.ctime, created.ctime);
+    EXPECT_GE(changed.mtime, created.mtime);
+    c.create(root + "/n/kid");
+    const auto parent = c.get(root + "/n").stat;
+    EXPECT_EQ(parent.mzxid, changed.mzxid);  // a child's creation is not a data change
+    EXPECT_GT(parent.pzxid, changed.mzxid);
+    EXPECT_EQ(parent.cversion, 1);
+  });
+}
+
+TYPED_TEST(Conformance, WatchesFireOnRemoval) {
+  this->run([&](auto& c, const std::string& root) {
+    auto writer = this->model_.open();
+    c.create(root + "/d");
+    c.create(root + "/d/kid");
+    event_log data, exists, parent_children, kid_children;
+    c.get(root + "/d/kid", data.watch());
+    c.exists(root + "/d/kid", exists.watch());
+    c.children(root + "/d", parent_children.watch());
+    c.children(root + "/d/kid", kid_children.watch());
+    writer->remove(root + "/d/kid");
+    ASSERT_TRUE(this->settle(c, [&] {
+      return data.size() >= 1 && exists.size() >= 1 && parent_children.size() >= 1 &&
+             kid_children.size() >= 1;
+    }));
+    // ZooKeeper keeps one data watch per (path, watcher): the get and the exists watch of the
+    // same session are distinct callbacks here, and each fires once.
+    EXPECT_EQ(data.events().at(0).type, event_type::deleted);
+    EXPECT_EQ(exists.events().at(0).type, event_type::deleted);
+    EXPECT_EQ(parent_children.events().at(0).type, event_type::child);
+    EXPECT_EQ(parent_children.events().at(0).path, root + "/d");
+    EXPECT_EQ(kid_children.events().at(0).type, event_type::deleted);
+    EXPECT_EQ(kid_children.events().at(0).path, root + "/d/kid");
+  });
+}
+
+TYPED_TEST(Conformance, ExpiryIsSeenByAnotherSessionsWatch) {
+  this->run([&](auto& c, const std::string& root) {
+    auto owner = this->model_.open();
+    owner->create(root + "/lock", "", create_mode::ephemeral);
+    event_log log;
+    ASSERT_TRUE(c.exists(root + "/lock", log.watch()).has_value());
+    this->model_.expire(*owner);
+    ASSERT_TRUE(this->settle(c, [&] { return log.size() >= 1; }));
+    EXPECT_EQ(log.events().at(0).type, event_type::deleted);
+    EXPECT_EQ(log.events().at(0).path, root + "/lock");
+  });
+}
+
+TYPED_TEST(Conformance, ClosedSessionRefusesCalls) {
+  this->run([&](auto& c, const std::string& root) {
+    auto other = this->model_.open();
+    EXPECT_NE(other->session_id(), c.session_id());
+    other->create(root + "/x");
+    other->close();
+    EXPECT_EQ(other->state(), session_state::closed);
+    std::error_code ec;
+    other->get(root + "/x", ec);
+    EXPECT_TRUE(ec == coordinator_errc::closing || ec == coordinator_errc::session_expired)
+        << ec.message();
+    EXPECT_TRUE(c.exists(root + "/x").has_value());  // persistent nodes stay
+  });
+}
+
+TYPED_TEST(Conformance, InvalidAclsAreRefused) {
+  this->run([&](auto& c, const std::string& root) {
+    std::error_code ec;
+    c.create(root + "/none", "", create_mode::persistent, dstm::acl_list{}, nullptr, ec);
+    EXPECT_EQ(ec, coordinator_errc::invalid_acl);
+    ec.clear();
+    // "auth" names the creator's authenticated identities; without any it grants nobody.
+    c.create(root + "/auth", "", create_mode::persistent, dstm::creator_all_acl(), nullptr, ec);
+    EXPECT_EQ(ec, coordinator_errc::invalid_acl);
+    EXPECT_FALSE(c.exists(root + "/none").has_value());
+    EXPECT_FALSE(c.exists(root + "/auth").has_value());
+  });
+}
+
+TYPED_TEST(Conformance, CreatorAclAdmitsTheSameCredentialsOnly) {
+  this->run([&](auto& c, const std::string& root) {
+    c.add_auth("digest", "alice:secret");
+    c.create(root + "/mine", "m", create_mode::persistent, dstm::creator_all_acl(), nullptr);
+    const auto acls = c.get_acl(root + "/mine");
+    ASSERT_EQ(acls.size(), 1u);
+    EXPECT_EQ(acls[0].scheme, "digest");
+    EXPECT_EQ(acls[0].id, dstm::digest_id("alice:secret"));
+    EXPECT_EQ(acls[0].permissions, dstm::perms::all);
+    auto bob = this->model_.open();
+    bob->add_auth("digest", "bob:secret");
+    std::error_code ec;
+    bob->get(root + "/mine", ec);
+    EXPECT_EQ(ec, coordinator_errc::not_authorized);
+    auto alice = this->model_.open();
+    alice->add_auth("digest", "alice:secret");
+    EXPECT_EQ(alice->get(root + "/mine").data, "m");
+  });
+}
+
+TYPED_TEST(Conformance, SetAclChecksTheAclVersion) {
+  this->run([&](auto& c, const std::string& root) {
+    c.create(root + "/n", "");
+    dstm::stat st;
+    EXPECT_EQ(c.get_acl(root + "/n", &st), dstm::open_acl_unsafe());
+    EXPECT_EQ(st.aversion, 0);
+    std::error_code ec;
+    c.set_acl(root + "/n", dstm::read_acl_unsafe(), 3, ec);
+    EXPECT_EQ(ec, coordinator_errc::bad_version);
+    c.set_acl(root + "/n", dstm::read_acl_unsafe(), 0);
+    EXPECT_EQ(c.get_acl(root + "/n", &st), dstm::read_acl_unsafe());
+    EXPECT_EQ(st.aversion, 1);
+    ec.clear();
+    c.set(root + "/n", "x", dstm::any_version, ec);
+    EXPECT_EQ(ec, coordinator_errc::not_authorized);
+  });
+}
+
 }  // namespace
