@@ -280,6 +280,12 @@ class client : public std::enable_shared_from_this<client> {
   /// The valid cache entry for `path`, else reads it (with an in-order invalidation watch).
   /// Throws coordinator_error (no_node, session errors) after counting the round trip.
   std::shared_ptr<const detail::cached_value> read(const std::string& path) {
+    // An expired session's cache no longer hears about changes: never serve from it, even
+    // before the expiry listener (on the dispatcher) has told us.
+    if (auto s = session(); s->state() == session_state::expired) {
+      mark_expired(s.get());
+      session();  // opens the next session and drops the cache
+    }
     if (auto hit = cache_->lookup(path)) {
       ++metrics_.cache_hits;
       return hit;

@@ -60,16 +60,30 @@ struct storage_role<P> {
   static constexpr bool value = true;
   using type = typename P::storage;
 };
-template <class P>
-struct serializer_role {
-  static constexpr bool value = !storage<P>;
-  using type = P;
+/// A serializer as far as a ref of `T` can tell without instantiating it: it names
+/// `supports<T>` (whether that is true is `assert_serializer_for`'s business).
+template <class P, class T>
+concept serializer_policy = requires { std::bool_constant<P::template supports<T>>{}; };
+
+template <class T>
+struct serializer_role_for {
+  template <class P>
+  struct role {
+    static constexpr bool value = serializer_policy<P, T> && !storage<P>;
+    using type = P;
+  };
+  template <policy_bundle P>
+  struct role<P> {
+    static constexpr bool value = true;
+    using type = typename P::serializer;
+  };
 };
-template <policy_bundle P>
-struct serializer_role<P> {
-  static constexpr bool value = true;
-  using type = typename P::serializer;
-};
+
+/// Every policy of a `ref<T, ...>` is a storage, a serializer or a bundle of both.
+template <class T, class P>
+constexpr bool recognised_policy() {
+  return storage<P> || policy_bundle<P> || serializer_policy<P, T>;
+}
 
 template <class Storage, class Serializer, class T>
 constexpr bool serializable_if_stored() {
@@ -222,7 +236,17 @@ class ref {
   using storage_type =
       typename detail::first_policy<in_coordinator, detail::storage_role, Policies...>::type;
   using serializer_type =
-      typename detail::first_policy<binary_serializer, detail::serializer_role, Policies...>::type;
+      typename detail::first_policy<binary_serializer,
+                                    detail::serializer_role_for<T>::template role,
+                                    Policies...>::type;
+  // Unrecognised policies are left out of the choice above, so this is the only error they
+  // cause; most often the type was meant as a storage, hence the sentence.
+  static_assert((detail::recognised_policy<T, Policies>() && ...),
+                "dstm::ref: a policy is not a dstm::storage (it needs a member type "
+                "dstm_storage and a static storage_kind kind; see "
+                "include/dstm/storage/concept.hpp), nor a serializer of T (see "
+                "include/dstm/serial/concept.hpp), nor a bundle with member types storage and "
+                "serializer");
   static_assert(storage<storage_type>,
                 "dstm::ref: the storage policy is not a dstm::storage (it needs a member type "
                 "dstm_storage and a static storage_kind kind); see "

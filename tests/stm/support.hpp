@@ -33,6 +33,11 @@ struct multi_hooks {
     std::lock_guard lock(mutex);
     before.push_back(std::move(fn));
   }
+  /// Runs `fn` (once) right after the next multi was applied, before its reply is returned.
+  void after_next_multi(std::function<void()> fn) {
+    std::lock_guard lock(mutex);
+    after.push_back(std::move(fn));
+  }
   /// The next multi fails with connection_loss, applied or not.
   void fail_next_multi(fault f) {
     std::lock_guard lock(mutex);
@@ -41,6 +46,7 @@ struct multi_hooks {
 
   std::mutex mutex;
   std::deque<std::function<void()>> before;
+  std::deque<std::function<void()>> after;
   std::deque<fault> faults;
   std::uint64_t multis = 0;  ///< multis seen (guarded by mutex)
 };
@@ -93,6 +99,7 @@ class hooked_coordinator : public dstm::coordinator_interface<hooked_coordinator
   }
   std::vector<dstm::op_result> do_multi(std::span<const dstm::op> ops, std::error_code& ec) {
     std::function<void()> before;
+    std::function<void()> after;
     fault f = fault::none;
     {
       std::lock_guard lock(hooks_->mutex);
@@ -100,6 +107,10 @@ class hooked_coordinator : public dstm::coordinator_interface<hooked_coordinator
       if (!hooks_->before.empty()) {
         before = std::move(hooks_->before.front());
         hooks_->before.pop_front();
+      }
+      if (!hooks_->after.empty()) {
+        after = std::move(hooks_->after.front());
+        hooks_->after.pop_front();
       }
       if (!hooks_->faults.empty()) {
         f = hooks_->faults.front();
@@ -112,6 +123,7 @@ class hooked_coordinator : public dstm::coordinator_interface<hooked_coordinator
       return std::vector<dstm::op_result>(ops.size(), dstm::op_result{ec, {}, {}});
     }
     auto results = inner_->multi(ops, ec);
+    if (after) after();
     if (f == fault::lose_after_apply) {
       ec = make_error_code(dstm::coordinator_errc::connection_loss);
       return std::vector<dstm::op_result>(ops.size(), dstm::op_result{ec, {}, {}});

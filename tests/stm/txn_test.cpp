@@ -472,6 +472,31 @@ TEST_F(StmTxn, MovesBetweenLocalAndCoordinatorRefsAreAtomicToReaders) {
   EXPECT_EQ(here.deref() + there.deref(), 10);
 }
 
+// The window that matters, staged: another thread reads both refs after the mover's multi has
+// applied but before its local part is installed. It must wait for the install (or see neither).
+TEST_F(StmTxn, ReaderNeverSeesHalfOfALocalCommit) {
+  auto hooks = std::make_shared<dstm_test::multi_hooks>();
+  auto mover = dstm_test::connect_hooked(store, hooks, fast_options());
+  dstm::ref<int, dstm::local> here{mover, "here", 1};
+  dstm::ref there{mover, "/there", 0};
+  dstm::ref<int> there2{c2, "/there"};
+  there2.deref();
+  int seen = -1;
+  std::thread reader;
+  hooks->after_next_multi([&] {
+    reader = std::thread([&] {
+      seen = dstm::dosync(c2, [&](dstm::txn& tx) { return tx.deref(there2) + tx.deref(here); });
+    });
+    std::this_thread::sleep_for(50ms);  // the reader runs now, inside the window
+  });
+  dstm::dosync(mover, [&](dstm::txn& tx) {
+    tx.ref_set(here, 0);
+    tx.ref_set(there, 1);
+  });
+  reader.join();
+  EXPECT_EQ(seen, 1);
+}
+
 // ----- session expiry -----
 
 TEST_F(StmTxn, ExpiredSessionIsReplacedAndItsCacheDropped) {
