@@ -7,11 +7,10 @@
 // balances, which must always find the opening total — a transfer is never seen half done.
 // At the end the program prints, per client, what its transactions cost, and exits 0 only if
 // every audit (and the final count) found the opening total and no balance went negative.
-#include <dstm/dstm.hpp>
-
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <dstm/dstm.hpp>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -55,7 +54,8 @@ int main(int argc, char** argv) try {
       auto accounts = open_accounts(clients[c]);
       std::uint64_t state = 0x243f6a8885a308d3ull + static_cast<std::uint64_t>(c);
       auto next = [&](int below) {
-        return static_cast<int>(dstm::detail::splitmix64(state) % static_cast<std::uint64_t>(below));
+        return static_cast<int>(dstm::detail::splitmix64(state) %
+                                static_cast<std::uint64_t>(below));
       };
       for (int i = 0; i < transfers; ++i) {
         const int from = next(n_accounts);
@@ -91,8 +91,8 @@ int main(int argc, char** argv) try {
   for (int c = 0; c < n_clients; ++c) {
     const auto m = clients[static_cast<std::size_t>(c)]->metrics();
     std::cout << std::left << std::setw(8) << c << std::right << std::setw(10) << m.commits
-              << std::setw(10) << m.read_only_commits << std::setw(10) << m.retries
-              << std::setw(11) << m.conflicts << std::setw(13) << m.round_trips << '\n';
+              << std::setw(10) << m.read_only_commits << std::setw(10) << m.retries << std::setw(11)
+              << m.conflicts << std::setw(13) << m.round_trips << '\n';
   }
 
   long final_total = 0;

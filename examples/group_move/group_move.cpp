@@ -10,11 +10,10 @@
 //
 // Mover threads move random members back and forth; reader threads check, inside transactions,
 // that every member is in exactly one group. The program exits 0 only if no check ever failed.
-#include <dstm/dstm.hpp>
-
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <dstm/dstm.hpp>
 #include <iostream>
 #include <set>
 #include <string>
@@ -49,8 +48,14 @@ int main(int argc, char** argv) try {
   auto move = [&](const std::string& who) {
     dstm::dosync(client, [&](dstm::txn& tx) {
       const bool in_office = tx.deref(office).count(who) == 1;
-      auto take_out = [&](group g) { g.erase(who); return g; };
-      auto put_in = [&](group g) { g.insert(who); return g; };
+      auto take_out = [&](group g) {
+        g.erase(who);
+        return g;
+      };
+      auto put_in = [&](group g) {
+        g.insert(who);
+        return g;
+      };
       if (in_office) {
         tx.alter(office, take_out);
         tx.alter(remote, put_in);
@@ -100,8 +105,8 @@ int main(int argc, char** argv) try {
             << violations.load() << "\n"
             << "in the office " << office.deref().size() << ", remote " << remote.deref().size()
             << "\n"
-            << "commits " << m.commits << ", retries " << m.retries << ", conflicts "
-            << m.conflicts << "\n";
+            << "commits " << m.commits << ", retries " << m.retries << ", conflicts " << m.conflicts
+            << "\n";
   const bool final_ok = office.deref().size() + remote.deref().size() == everyone.size();
   return violations.load() == 0 && final_ok ? 0 : 1;
 } catch (const std::exception& e) {

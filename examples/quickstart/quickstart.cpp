@@ -6,7 +6,6 @@
 //   #include <dstm/zookeeper.hpp>
 //   auto client = dstm::zookeeper::connect("127.0.0.1:2181");
 #include <dstm/dstm.hpp>
-
 #include <iostream>
 #include <vector>
 

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <typeinfo>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "dstm/coordinator/any.hpp"
+#include "dstm/coordinator/types.hpp"
 #include "dstm/detail/envelope.hpp"
 #include "dstm/error.hpp"
 
@@ -171,8 +173,8 @@ class value_cache {
 
 struct atomic_metrics {
   std::atomic<std::uint64_t> commits{0}, read_only_commits{0}, retries{0}, conflicts{0},
-      commute_reapplies{0}, round_trips{0}, cache_hits{0}, cache_misses{0},
-      outcome_resolutions{0}, reconnects{0};
+      commute_reapplies{0}, round_trips{0}, cache_hits{0}, cache_misses{0}, outcome_resolutions{0},
+      reconnects{0};
 };
 
 }  // namespace detail
@@ -184,16 +186,26 @@ class client : public std::enable_shared_from_this<client> {
  public:
   using session_factory = std::function<std::shared_ptr<any_coordinator>()>;
 
-  /// Opens a session with `factory` (called again after a session expiry).
+  /// Opens a session with `factory` (called again after a session expiry) and creates the
+  /// client's record directory under `options.root` (and the root's missing parents). Throws
+  /// `dstm::error` (errc::invalid_argument) for bad options, coordinator_error when the
+  /// coordinator refuses.
   explicit client(session_factory factory, client_options options = {})
       : factory_(std::move(factory)), options_(std::move(options)) {
+    check_options(options_);
     open_session();
     std::uint64_t seed = static_cast<std::uint64_t>(session_->session_id()) ^
                          static_cast<std::uint64_t>(session_->now());
     id_ = detail::splitmix64(seed) | 1;  // never 0: 0 means "no writer"
     rng_ = detail::splitmix64(seed);
-    ensure_path(options_.root);
-    ensure_path(options_.root + "/clients");
+    if (options_.root != "/") {
+      for (auto at = options_.root.find('/', 1); at != std::string::npos;
+           at = options_.root.find('/', at + 1)) {
+        ensure_path(options_.root.substr(0, at));
+      }
+      ensure_path(options_.root);
+    }
+    ensure_path(join_path(options_.root, "clients"));
     ensure_path(record_dir());
   }
 
@@ -307,8 +319,7 @@ class client : public std::enable_shared_from_this<client> {
         if (session_lost(s, ec) && attempt < options_.outcome_attempts) continue;
         throw coordinator_error(ec, "read " + path);
       }
-      auto v =
-          std::make_shared<const detail::cached_value>(std::move(n.data), n.stat, n.sequence);
+      auto v = std::make_shared<const detail::cached_value>(std::move(n.data), n.stat, n.sequence);
       cache_->store(path, incarnation, v);
       return v;
     }
@@ -320,9 +331,9 @@ class client : public std::enable_shared_from_this<client> {
     for (std::size_t i = 0; i < reads.size() && i < paths.size(); ++i) {
       if (reads[i].ec) continue;
       auto& n = reads[i].node;
-      cache_->store(paths[i], incarnation,
-                   std::make_shared<const detail::cached_value>(std::move(n.data), n.stat,
-                                                                n.sequence));
+      cache_->store(
+          paths[i], incarnation,
+          std::make_shared<const detail::cached_value>(std::move(n.data), n.stat, n.sequence));
     }
   }
 
@@ -449,7 +460,7 @@ class client : public std::enable_shared_from_this<client> {
 
   std::string record_dir() const {
     static constexpr char hex[] = "0123456789abcdef";
-    std::string s = options_.root + "/clients/";
+    std::string s = join_path(options_.root, "clients") + "/";
     for (int i = 15; i >= 0; --i) s.push_back(hex[(id_ >> (4 * i)) & 0xf]);
     return s;
   }
@@ -470,6 +481,17 @@ class client : public std::enable_shared_from_this<client> {
   }
 
  private:
+  static void check_options(const client_options& o) {
+    auto bad = [](const std::string& what) {
+      throw error(make_error_code(errc::invalid_argument), "dstm::client_options: " + what);
+    };
+    if (validate_path(o.root)) bad("root '" + o.root + "' is not a valid absolute path");
+    if (o.max_retries < 0) bad("max_retries must be >= 0");
+    if (o.outcome_attempts < 1) bad("outcome_attempts must be >= 1");
+    if (o.backoff_min_ns < 0 || o.backoff_max_ns <= 0 || o.backoff_min_ns > o.backoff_max_ns)
+      bad("backoff needs 0 <= backoff_min_ns <= backoff_max_ns and backoff_max_ns > 0");
+  }
+
   void open_session() {
     session_ = factory_();
     subscribe_locked();
@@ -500,7 +522,8 @@ class client : public std::enable_shared_from_this<client> {
   }
 
   void reopen_locked() {
-    if (closed_) throw coordinator_error(make_error_code(coordinator_errc::closing), "client closed");
+    if (closed_)
+      throw coordinator_error(make_error_code(coordinator_errc::closing), "client closed");
     if (session_) session_->close();
     cache_->reset();
     session_ = factory_();
@@ -538,8 +561,8 @@ class client : public std::enable_shared_from_this<client> {
 /// A client over sessions made by `factory` (any model of `dstm::coordinator`).
 template <class Factory>
 std::shared_ptr<client> connect_with(Factory factory, client_options options = {}) {
-  return std::make_shared<client>(
-      [f = std::move(factory)]() { return make_any_coordinator(f()); }, std::move(options));
+  return std::make_shared<client>([f = std::move(factory)]() { return make_any_coordinator(f()); },
+                                  std::move(options));
 }
 
 }  // namespace dstm

@@ -63,7 +63,9 @@ struct storage_role<P> {
 /// A serializer as far as a ref of `T` can tell without instantiating it: it names
 /// `supports<T>` (whether that is true is `assert_serializer_for`'s business).
 template <class P, class T>
-concept serializer_policy = requires { std::bool_constant<P::template supports<T>>{}; };
+concept serializer_policy = requires {
+  std::bool_constant<P::template supports<T>>{};
+};
 
 template <class T>
 struct serializer_role_for {
@@ -96,9 +98,11 @@ constexpr bool serializable_if_stored() {
 
 /// The state every copy of a `ref<T, ...>` shares.
 template <class T, class Storage, class Serializer>
-class ref_state final : public ref_core, public std::enable_shared_from_this<ref_state<T, Storage, Serializer>> {
+class ref_state final : public ref_core,
+                        public std::enable_shared_from_this<ref_state<T, Storage, Serializer>> {
  public:
-  using watch_fn = std::function<void(const std::string& key, const T& old_value, const T& new_value)>;
+  using watch_fn =
+      std::function<void(const std::string& key, const T& old_value, const T& new_value)>;
 
   ref_state(std::shared_ptr<client> c, std::string path)
       : ref_core(std::move(c), std::move(path), Storage::kind) {}
@@ -235,10 +239,8 @@ class ref {
   using value_type = T;
   using storage_type =
       typename detail::first_policy<in_coordinator, detail::storage_role, Policies...>::type;
-  using serializer_type =
-      typename detail::first_policy<binary_serializer,
-                                    detail::serializer_role_for<T>::template role,
-                                    Policies...>::type;
+  using serializer_type = typename detail::first_policy<
+      binary_serializer, detail::serializer_role_for<T>::template role, Policies...>::type;
   // Unrecognised policies are left out of the choice above, so this is the only error they
   // cause; most often the type was meant as a storage, hence the sentence.
   static_assert((detail::recognised_policy<T, Policies>() && ...),
@@ -300,7 +302,8 @@ class ref {
   /// Calls `fn(key, old, new)` after each change, local or remote. Runs on the coordinator's
   /// dispatcher thread (never the completion thread); changes in quick succession may be
   /// reported as one. A key replaces an earlier watch with the same key.
-  void add_watch(std::string key, typename detail::ref_state<T, storage_type, serializer_type>::watch_fn fn) {
+  void add_watch(std::string key,
+                 typename detail::ref_state<T, storage_type, serializer_type>::watch_fn fn) {
     state_->add_watch(std::move(key), std::move(fn));
   }
   void remove_watch(const std::string& key) { state_->remove_watch(key); }

@@ -251,8 +251,7 @@ class txn {
         if (holding_locals_) continue;
         if (e.ref->commit_locked() || e.ref->local_version() != e.local_version)
           throw detail::retry_signal{false};
-      } else if (!client_->cache().still_valid(e.ref->path(), e.incarnation,
-                                               e.read->sequence())) {
+      } else if (!client_->cache().still_valid(e.ref->path(), e.incarnation, e.read->sequence())) {
         throw detail::retry_signal{false};
       }
     }
@@ -293,8 +292,7 @@ inline void txn::commit() {
   // Local refs: lock in the global order, check their versions; released on every exit.
   std::vector<entry*> locals;
   for (auto& e : entries_) {
-    if (e.ref->kind() == storage_kind::local &&
-        (e.written || !e.commutes.empty() || checks(e)))
+    if (e.ref->kind() == storage_kind::local && (e.written || !e.commutes.empty() || checks(e)))
       locals.push_back(&e);
   }
   std::sort(locals.begin(), locals.end(),
@@ -347,8 +345,8 @@ inline void txn::commit() {
       if (e.written || commuted) {
         e.ref->validate(e.value.get());
         const std::int32_t version = e.read ? e.read->stat().version : any_version;
-        ops.push_back(op::set(e.ref->path(), detail::seal(client_->id(), e.ref->encode(e.value.get())),
-                              version));
+        ops.push_back(op::set(e.ref->path(),
+                              detail::seal(client_->id(), e.ref->encode(e.value.get())), version));
         op_entry.push_back(&e);
         rearm.push_back(e.ref->path());
       } else if (checks(e) && e.read) {
@@ -369,9 +367,8 @@ inline void txn::commit() {
     std::error_code ec;
     auto session = client_->session();
     const auto incarnation = client_->cache().incarnation();
-    client_->counters().round_trips += static_cast<std::uint64_t>(
-        session->multi_then_get(ops, results, ec, rearm, client_->invalidation_watch(incarnation),
-                                reads));
+    client_->counters().round_trips += static_cast<std::uint64_t>(session->multi_then_get(
+        ops, results, ec, rearm, client_->invalidation_watch(incarnation), reads));
 
     bool applied = !ec;
     if (ec && (outcome_unknown(ec) || ec == coordinator_errc::session_expired ||

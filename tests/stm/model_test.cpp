@@ -9,11 +9,10 @@
 
 #include <array>
 #include <cstddef>
+#include <dstm/dstm.hpp>
 #include <memory>
 #include <ostream>
 #include <string>
-
-#include <dstm/dstm.hpp>
 
 #include "support.hpp"
 
@@ -91,7 +90,8 @@ struct commute : command {
   void apply(model& m) const override { m.refs[r] += delta; }
   void run(const model&, system_under_test& s) const override {
     dstm::dosync(s.clients[c], [&](dstm::txn& tx) {
-      tx.commute(*s.refs[c][r], [](long v, long d) { return v + d; }, delta);
+      tx.commute(
+          *s.refs[c][r], [](long v, long d) { return v + d; }, delta);
     });
   }
   void show(std::ostream& os) const override {
@@ -201,8 +201,7 @@ struct lose_next_reply : command {
                                      : dstm_test::multi_hooks::fault::lose_before_apply);
   }
   void show(std::ostream& os) const override {
-    os << "client 0: next commit's reply is lost (" << (applied ? "applied" : "not applied")
-       << ")";
+    os << "client 0: next commit's reply is lost (" << (applied ? "applied" : "not applied") << ")";
   }
 };
 

@@ -6,14 +6,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <dstm/dstm.hpp>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
 #include <vector>
-
-#include <dstm/dstm.hpp>
 
 #include "support.hpp"
 
@@ -108,9 +107,13 @@ TEST_F(StmRef, AlterRefSetCommuteEnsure) {
   dstm::ref n{c1, "/n", 10};
   dstm::ref e{c1, "/e", 5};
   dstm::dosync(c1, [&](dstm::txn& tx) {
-    EXPECT_EQ(tx.alter(a, [](int v, int by, int times) { return (v + by) * times; }, 2, 3), 9);
+    EXPECT_EQ(tx.alter(
+                  a, [](int v, int by, int times) { return (v + by) * times; }, 2, 3),
+              9);
     EXPECT_EQ(tx.ref_set(b, "y"), "y");
-    EXPECT_EQ(tx.commute(n, [](int v, int by) { return v + by; }, 5), 15);
+    EXPECT_EQ(tx.commute(
+                  n, [](int v, int by) { return v + by; }, 5),
+              15);
     EXPECT_EQ(tx.commute(n, [](int v) { return v * 2; }), 30);
     EXPECT_EQ(tx.ensure(e), 5);
   });
@@ -209,8 +212,7 @@ TEST_F(StmRef, AnExceptionFromTheBodyPropagatesUnchangedAndNothingIsWritten) {
   EXPECT_EQ(b.deref(), 2);
   EXPECT_EQ((dstm::ref<int>{c2, "/a"}.deref()), 1);
   const auto after = c1->metrics();
-  EXPECT_EQ(after.commits - after.read_only_commits,
-            before.commits - before.read_only_commits);
+  EXPECT_EQ(after.commits - after.read_only_commits, before.commits - before.read_only_commits);
 }
 
 TEST_F(StmRef, AlterAfterCommuteIsRejected) {
@@ -241,6 +243,33 @@ TEST_F(StmRef, WritingThroughAClosedClientThrowsClosing) {
     EXPECT_EQ(e.code(), dstm::coordinator_errc::closing);
   }
   EXPECT_EQ((dstm::ref<int>{c2, "/r"}.deref()), 0);
+}
+
+TEST_F(StmRef, BadClientOptionsAreRejected) {
+  auto with = [&](auto change) {
+    auto o = fast_options();
+    change(o);
+    return code_of([&] { dstm::embedded::connect(store, o); });
+  };
+  EXPECT_EQ(with([](auto& o) { o.root = "relative"; }), dstm::errc::invalid_argument);
+  EXPECT_EQ(with([](auto& o) { o.max_retries = -1; }), dstm::errc::invalid_argument);
+  EXPECT_EQ(with([](auto& o) { o.outcome_attempts = 0; }), dstm::errc::invalid_argument);
+  EXPECT_EQ(with([](auto& o) { o.backoff_max_ns = 0; }), dstm::errc::invalid_argument);
+  EXPECT_EQ(with([](auto& o) { o.backoff_min_ns = o.backoff_max_ns + 1; }),
+            dstm::errc::invalid_argument);
+  EXPECT_EQ(with([](auto&) {}), std::error_code{});
+}
+
+TEST_F(StmRef, NestedRootIsCreated) {
+  auto o = fast_options();
+  o.root = "/apps/billing/dstm";
+  auto c = dstm::embedded::connect(store, o);
+  dstm::ref r{c, "/apps/billing/balance", 1};
+  dstm::dosync(c, [&](dstm::txn& tx) { tx.alter(r, [](int v) { return v + 1; }); });
+  std::error_code ec;
+  auto records = c->session()->children("/apps/billing/dstm/clients", {}, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_EQ(records.names.size(), 1u);  // this client's record directory
 }
 
 // ----- validators -----
@@ -284,9 +313,8 @@ TEST_F(StmRef, ValidatorAppliesToCommutes) {
   dstm::ref r{c1, "/r", 0};
   r.set_validator([](int v) { return v < 2; });
   dstm::dosync(c1, [&](dstm::txn& tx) { tx.commute(r, [](int v) { return v + 1; }); });
-  EXPECT_THROW(
-      dstm::dosync(c1, [&](dstm::txn& tx) { tx.commute(r, [](int v) { return v + 1; }); }),
-      dstm::validation_error);
+  EXPECT_THROW(dstm::dosync(c1, [&](dstm::txn& tx) { tx.commute(r, [](int v) { return v + 1; }); }),
+               dstm::validation_error);
   EXPECT_EQ(r.deref(), 1);
 }
 
@@ -446,8 +474,7 @@ TEST_F(StmRef, AtomValidator) {
   dstm::atom a{c1, "/atom", std::string("ok")};
   a.set_validator([](const std::string& s) { return !s.empty(); });
   EXPECT_THROW(a.reset(""), dstm::validation_error);
-  EXPECT_THROW(a.update([](const std::string&) { return std::string(); }),
-               dstm::validation_error);
+  EXPECT_THROW(a.update([](const std::string&) { return std::string(); }), dstm::validation_error);
   EXPECT_FALSE(a.compare_and_set("nope", ""));  // does not match: nothing to validate
   EXPECT_THROW(a.compare_and_set("ok", ""), dstm::validation_error);
   EXPECT_EQ(a.deref(), "ok");

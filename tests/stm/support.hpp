@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <dstm/dstm.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -18,8 +19,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <dstm/dstm.hpp>
 
 namespace dstm_test {
 
@@ -90,8 +89,7 @@ class hooked_coordinator : public dstm::coordinator_interface<hooked_coordinator
   void do_remove(std::string_view path, std::int32_t version, std::error_code& ec) {
     inner_->remove(path, version, ec);
   }
-  std::optional<dstm::stat> do_exists(std::string_view path, dstm::watch w,
-                                      std::error_code& ec) {
+  std::optional<dstm::stat> do_exists(std::string_view path, dstm::watch w, std::error_code& ec) {
     return inner_->exists(path, std::move(w), ec);
   }
   dstm::children_list do_children(std::string_view path, dstm::watch w, std::error_code& ec) {

@@ -7,15 +7,14 @@
 
 #include <atomic>
 #include <barrier>
-#include <latch>
 #include <chrono>
 #include <cstdint>
+#include <dstm/dstm.hpp>
+#include <latch>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <dstm/dstm.hpp>
 
 #include "support.hpp"
 
@@ -353,8 +352,10 @@ TEST_F(StmTxn, ConcurrentIncrementsAreExact) {
         dstm::ref<long> commuted{cs[c], "/commuted"};
         start.arrive_and_wait();
         for (int i = 0; i < increments; ++i) {
-          dstm::dosync(cs[c], [&](dstm::txn& tx) { tx.alter(altered, [](long v) { return v + 1; }); });
-          dstm::dosync(cs[c], [&](dstm::txn& tx) { tx.commute(commuted, [](long v) { return v + 1; }); });
+          dstm::dosync(cs[c],
+                       [&](dstm::txn& tx) { tx.alter(altered, [](long v) { return v + 1; }); });
+          dstm::dosync(cs[c],
+                       [&](dstm::txn& tx) { tx.commute(commuted, [](long v) { return v + 1; }); });
         }
       });
     }

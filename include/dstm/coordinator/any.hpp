@@ -31,8 +31,7 @@ class any_coordinator {
   virtual dstm::stat set(std::string_view path, std::string_view data, std::int32_t version,
                          std::error_code& ec) = 0;
   virtual void remove(std::string_view path, std::int32_t version, std::error_code& ec) = 0;
-  virtual std::optional<dstm::stat> exists(std::string_view path, watch w,
-                                           std::error_code& ec) = 0;
+  virtual std::optional<dstm::stat> exists(std::string_view path, watch w, std::error_code& ec) = 0;
   virtual children_list children(std::string_view path, watch w, std::error_code& ec) = 0;
   virtual std::vector<op_result> multi(std::span<const op> ops, std::error_code& ec) = 0;
   virtual std::vector<get_result> get_many(std::span<const std::string> paths, const watch& w,
@@ -56,11 +55,12 @@ class any_coordinator {
 namespace detail {
 
 template <class C>
-concept pipelines_multi_then_get =
-    requires(C& c, std::span<const op> ops, std::vector<op_result>& r, std::error_code& ec,
-             std::span<const std::string> paths, const watch& w, std::vector<get_result>& g) {
-      { c.multi_then_get(ops, r, ec, paths, w, g) };
-    };
+concept pipelines_multi_then_get = requires(C& c, std::span<const op> ops,
+                                            std::vector<op_result>& r, std::error_code& ec,
+                                            std::span<const std::string> paths, const watch& w,
+                                            std::vector<get_result>& g) {
+  {c.multi_then_get(ops, r, ec, paths, w, g)};
+};
 
 template <class C>
 class coordinator_adapter final : public any_coordinator {
@@ -95,8 +95,8 @@ class coordinator_adapter final : public any_coordinator {
     return c_->get_many(paths, w, ec);
   }
   int multi_then_get(std::span<const op> ops, std::vector<op_result>& results,
-                     std::error_code& multi_ec, std::span<const std::string> paths,
-                     const watch& w, std::vector<get_result>& reads) override {
+                     std::error_code& multi_ec, std::span<const std::string> paths, const watch& w,
+                     std::vector<get_result>& reads) override {
     if constexpr (pipelines_multi_then_get<C>) {
       c_->multi_then_get(ops, results, multi_ec, paths, w, reads);
       return 1;

@@ -44,7 +44,8 @@ inline std::string_view unseal(std::string_view data, std::string_view path) {
 inline std::uint64_t envelope_writer(std::string_view data) noexcept {
   if (data.size() < envelope_header) return 0;
   std::uint64_t w = 0;
-  for (int i = 0; i < 8; ++i) w |= std::uint64_t{static_cast<unsigned char>(data[2 + i])} << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    w |= std::uint64_t{static_cast<unsigned char>(data[2 + i])} << (8 * i);
   return w;
 }
 

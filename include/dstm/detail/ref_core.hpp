@@ -59,7 +59,9 @@ class ref_core {
   }
   /// The commit lock of a local ref: taken with try_lock and coordinator-clock backoff, never
   /// by blocking, so a simulated thread holding it can yield without deadlocking the scheduler.
-  bool try_lock_commit() noexcept { return !commit_locked_.exchange(true, std::memory_order_acquire); }
+  bool try_lock_commit() noexcept {
+    return !commit_locked_.exchange(true, std::memory_order_acquire);
+  }
   void unlock_commit() noexcept { commit_locked_.store(false, std::memory_order_release); }
   /// True while a commit holds the ref: its coordinator part may have committed already while
   /// the new local value is not installed yet, so readers must not trust the current value.
