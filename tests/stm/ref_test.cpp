@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "support.hpp"
@@ -499,6 +500,74 @@ TEST_F(StmRef, AtomUpdatesFromManyThreadsAreAtomic) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(a.deref(), 200);
   EXPECT_EQ(b.deref(), 200);
+}
+
+// ----- storage laws, for every storage model (include/dstm/storage/concept.hpp) -----
+
+template <class Storage>
+class StorageLaws : public StmRef {};
+using storages = ::testing::Types<dstm::in_coordinator, dstm::local>;
+TYPED_TEST_SUITE(StorageLaws, storages);
+
+TYPED_TEST(StorageLaws, ReadYourWriteCommittedWriteIsReadAbortLeavesItUntouched) {
+  dstm::ref<std::string, TypeParam> r{this->c1, "/law", std::string("v0")};
+  // Read-your-write inside a transaction.
+  dstm::dosync(this->c1, [&](dstm::txn& tx) {
+    tx.ref_set(r, std::string("v1"));
+    EXPECT_EQ(tx.deref(r), "v1");
+  });
+  // A committed write is what the next transaction reads.
+  EXPECT_EQ(dstm::dosync(this->c1, [&](dstm::txn& tx) { return tx.deref(r); }), "v1");
+  // An aborted transaction leaves the stored value untouched.
+  EXPECT_THROW(dstm::dosync(this->c1,
+                            [&](dstm::txn& tx) {
+                              tx.ref_set(r, std::string("v2"));
+                              throw std::runtime_error("abort");
+                            }),
+               std::runtime_error);
+  EXPECT_EQ(r.deref(), "v1");
+}
+
+// ----- serializer policies -----
+
+struct json_local_bundle {
+  using storage = dstm::local;
+  using serializer = dstm::json_serializer;
+};
+
+TEST_F(StmRef, JsonSerializedRefIsReadableByOtherTools) {
+  dstm::ref<std::vector<int>, dstm::json_serializer> r{c1, "/json", std::vector<int>{1, 2}};
+  dstm::dosync(c1, [&](dstm::txn& tx) {
+    tx.alter(r, [](std::vector<int> v) {
+      v.push_back(3);
+      return v;
+    });
+  });
+  std::error_code ec;
+  const auto raw = c1->session()->get("/json", {}, ec).data;
+  ASSERT_FALSE(ec);
+  // After dstm's 10-byte envelope (magic, format version, writer id) comes plain JSON.
+  EXPECT_EQ(raw.substr(dstm::detail::envelope_header), "[1,2,3]");
+  // The binary format does not read it.
+  EXPECT_THROW((dstm::ref<std::vector<int>>{c2, "/json"}), dstm::serialization_error);
+  EXPECT_EQ((dstm::ref<std::vector<int>, dstm::json_serializer>{c2, "/json"}.deref()),
+            (std::vector<int>{1, 2, 3}));
+}
+
+TEST_F(StmRef, PolicyBundleSetsStorageAndSerializer) {
+  using bundled = dstm::ref<int, json_local_bundle>;
+  static_assert(std::is_same_v<bundled::storage_type, dstm::local>);
+  static_assert(std::is_same_v<bundled::serializer_type, dstm::json_serializer>);
+  using reordered = dstm::ref<int, dstm::json_serializer, dstm::local>;
+  static_assert(std::is_same_v<reordered::storage_type, dstm::local>);
+  static_assert(std::is_same_v<reordered::serializer_type, dstm::json_serializer>);
+  static_assert(std::is_same_v<dstm::ref<int>::storage_type, dstm::in_coordinator>);
+  static_assert(std::is_same_v<dstm::ref<int>::serializer_type, dstm::binary_serializer>);
+  bundled r{c1, "bundled", 4};
+  dstm::dosync(c1, [&](dstm::txn& tx) { tx.alter(r, [](int v) { return v * 2; }); });
+  EXPECT_EQ(r.deref(), 8);
+  std::error_code ec;
+  EXPECT_FALSE(c1->session()->exists("/bundled", {}, ec).has_value());
 }
 
 }  // namespace
