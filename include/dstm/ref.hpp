@@ -147,19 +147,28 @@ class ref_state final : public ref_core,
 
   void add_watch(std::string key, watch_fn fn) {
     bool start = false;
+    bool hook = false;
     {
       std::lock_guard lock(mutex_);
       watchers_[std::move(key)] = std::move(fn);
       start = !watching_ && Storage::kind == storage_kind::coordinator;
       watching_ = watching_ || start;
+      hook = start && !hooked_;
+      hooked_ = hooked_ || hook;
     }
-    if (start) {
+    if (hook) {
       std::weak_ptr<ref_state> self = this->shared_from_this();
       owner()->on_new_session([self] {
-        if (auto s = self.lock()) s->arm();
+        auto s = self.lock();
+        if (!s) return;
+        {
+          std::lock_guard lock(s->mutex_);
+          if (!s->watching_) return;
+        }
+        s->arm();
       });
-      arm();
     }
+    if (start) arm();
   }
   void remove_watch(const std::string& key) {
     std::lock_guard lock(mutex_);
@@ -183,6 +192,14 @@ class ref_state final : public ref_core,
                      {
                        std::lock_guard lock(s->mutex_);
                        if (generation != s->loop_generation_) return;
+                       if (s->watchers_.empty()) {
+                         // Nobody listens any more: stop reading. A later add_watch starts
+                         // afresh, reporting only changes after it.
+                         s->watching_ = false;
+                         s->last_seen_.reset();
+                         s->last_version_ = -1;
+                         return;
+                       }
                      }
                      s->arm();
                    },
@@ -219,13 +236,21 @@ class ref_state final : public ref_core,
       std::lock_guard lock(mutex_);
       watchers = watchers_;
     }
-    for (auto& [key, fn] : watchers) fn(key, old_value, new_value);
+    for (auto& [key, fn] : watchers) {
+      try {
+        fn(key, old_value, new_value);
+      } catch (...) {
+        // The change is committed whatever a watch does; the other watches must still run and
+        // the committing caller must not see a failure that is not the transaction's.
+      }
+    }
   }
 
   mutable std::mutex mutex_;
   std::function<bool(const T&)> validator_;
   std::map<std::string, watch_fn> watchers_;
   bool watching_ = false;
+  bool hooked_ = false;  ///< the re-arm hook is registered with the client (once per ref)
   std::uint64_t loop_generation_ = 0;
   std::shared_ptr<const T> last_seen_;
   std::int32_t last_version_ = -1;
@@ -299,9 +324,12 @@ class ref {
     state_->set_validator(std::move(pred));
   }
 
-  /// Calls `fn(key, old, new)` after each change, local or remote. Runs on the coordinator's
-  /// dispatcher thread (never the completion thread); changes in quick succession may be
-  /// reported as one. A key replaces an earlier watch with the same key.
+  /// Calls `fn(key, old, new)` after each change, local or remote. For a coordinator ref it runs
+  /// on the coordinator's dispatcher thread (never the completion thread), and changes in quick
+  /// succession may be reported as one; a change made just before `add_watch` may still be
+  /// reported. For a local ref it runs on the committing thread, after the commit. A key
+  /// replaces an earlier watch with the same key. `fn` may run transactions; what it throws is
+  /// ignored. Watches resume on the client's next session after an expiry.
   void add_watch(std::string key,
                  typename detail::ref_state<T, storage_type, serializer_type>::watch_fn fn) {
     state_->add_watch(std::move(key), std::move(fn));

@@ -373,6 +373,18 @@ TEST_F(StmRef, LocalRefWatchFiresOnCommit) {
   EXPECT_EQ(r.deref(), 3);
 }
 
+TEST_F(StmRef, AThrowingWatchDoesNotFailTheCommitNorStopOtherWatches) {
+  dstm::ref<int, dstm::local> r{c1, "local", 1};
+  int other = 0;
+  r.add_watch("a", [](const std::string&, const int&, const int&) {
+    throw std::runtime_error("watch fails");
+  });
+  r.add_watch("b", [&](const std::string&, const int&, const int& n) { other = n; });
+  dstm::dosync(c1, [&](dstm::txn& tx) { tx.ref_set(r, 2); });
+  EXPECT_EQ(other, 2);
+  EXPECT_EQ(r.deref(), 2);
+}
+
 TEST_F(StmRef, LocalWatchMayRunATransactionOnItsRef) {
   dstm::ref<int, dstm::local> r{c1, "local", 1};
   int seen_inside = 0;
