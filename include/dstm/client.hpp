@@ -386,13 +386,30 @@ class client : public std::enable_shared_from_this<client> {
       std::lock_guard lock(lanes_mutex_);
       l.path = record_dir() + "/" + std::to_string(lane_count_++);
     }
+    open_lane(l);
+    return l;
+  }
+
+  /// Creates `l`'s record unless it exists, and loads its version and last sequence number.
+  /// Also recreates a record (and its directory) that somebody removed: a removed record can
+  /// only be met by a multi that then failed, so nothing is lost by starting it afresh.
+  void open_lane(lane& l) {
+    bool directory_created = false;
     for (int attempt = 1;; ++attempt) {
       auto s = session();
       std::error_code ec;
-      dstm::stat st;
       ++metrics_.round_trips;
-      s->create(l.path, "0", create_mode::persistent, open_acl_unsafe(), &st, ec);
-      if (!ec) return l;
+      s->create(l.path, "0", create_mode::persistent, open_acl_unsafe(), nullptr, ec);
+      if (!ec) {
+        l.version = 0;
+        l.sequence = 0;
+        return;
+      }
+      if (ec == coordinator_errc::no_node && !directory_created) {
+        ensure_path(record_dir());
+        directory_created = true;
+        continue;
+      }
       if (ec == coordinator_errc::node_exists || outcome_unknown(ec)) {
         // Created by a lost reply or an earlier incarnation: adopt it as it is now.
         ++metrics_.round_trips;
@@ -400,7 +417,7 @@ class client : public std::enable_shared_from_this<client> {
         if (!ec) {
           l.version = n.stat.version;
           l.sequence = parse_sequence(n.data);
-          return l;
+          return;
         }
       }
       const bool transient = session_lost(s, ec) || outcome_unknown(ec);

@@ -422,6 +422,13 @@ inline void txn::commit() {
       client_->release_lane(std::move(lane));
       continue;
     }
+    if (failed == ops.size() - 1 && ec == coordinator_errc::no_node) {
+      // Our outcome record was removed (by an operator, or a collector that judged this
+      // client gone): nothing was applied; recreate it and commit again.
+      client_->open_lane(lane);
+      client_->release_lane(std::move(lane));
+      continue;
+    }
     client_->release_lane(std::move(lane));
     if (ec != coordinator_errc::bad_version) {
       throw coordinator_error(ec, failed < op_entry.size()

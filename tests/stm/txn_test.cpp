@@ -277,6 +277,21 @@ TEST_F(StmTxn, LostRequestIsRetriedAndAppliedOnce) {
   EXPECT_EQ(hooked->metrics().outcome_resolutions, 3u);
 }
 
+TEST_F(StmTxn, RemovedOutcomeRecordsAreRecreated) {
+  dstm::ref r{c1, "/r", 0};
+  dstm::dosync(c1, [&](dstm::txn& tx) { tx.alter(r, [](int v) { return v + 1; }); });
+  // Somebody removes the client's records (its lane and its directory).
+  auto s = c2->session();
+  const std::string dir = c1->record_dir();
+  std::error_code ec;
+  for (const auto& name : s->children(dir, {}, ec).names) s->remove(dir + "/" + name, -1, ec);
+  s->remove(dir, -1, ec);
+  ASSERT_FALSE(ec);
+  dstm::dosync(c1, [&](dstm::txn& tx) { tx.alter(r, [](int v) { return v + 1; }); });
+  EXPECT_EQ(r.deref(), 2);
+  EXPECT_TRUE(s->exists(dir, {}, ec).has_value());
+}
+
 // ----- opacity -----
 
 // Writers keep x + y == 0 while moving amounts between them; every body, writers' and readers',
