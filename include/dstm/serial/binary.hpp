@@ -88,8 +88,8 @@ constexpr std::string signature() {
   } else if constexpr (k == kind::sequence) {
     return "vector<" + signature<typename T::value_type>() + ">";
   } else if constexpr (k == kind::fixed_array) {
-    return "array<" + signature<typename T::value_type>() + "," +
-           decimal(std::tuple_size_v<T>) + ">";
+    return "array<" + signature<typename T::value_type>() + "," + decimal(std::tuple_size_v<T>) +
+           ">";
   } else if constexpr (k == kind::map) {
     return "map<" + signature_list(parts_t<T>{}) + ">";
   } else if constexpr (k == kind::set) {
@@ -234,7 +234,8 @@ class reader {
   std::uint64_t fixed() {
     const std::string_view s = take(N);
     std::uint64_t v = 0;
-    for (std::size_t i = 0; i < N; ++i) v |= std::uint64_t{static_cast<std::uint8_t>(s[i])} << (8 * i);
+    for (std::size_t i = 0; i < N; ++i)
+      v |= std::uint64_t{static_cast<std::uint8_t>(s[i])} << (8 * i);
     return v;
   }
 
@@ -364,7 +365,13 @@ template <class T>
 T read(reader& r) {
   constexpr kind k = kind_of<T>();
   if constexpr (k == kind::adapted) {
-    return adapter<T>::from(read<typename adapter<T>::representation>(r));
+    const std::size_t at = r.position();
+    auto representation = read<typename adapter<T>::representation>(r);
+    try {
+      return adapter<T>::from(std::move(representation));
+    } catch (const serialization_error& e) {
+      r.fail(at, "the adapter rejected the value: " + reason(e));
+    }
   } else if constexpr (k == kind::boolean) {
     const std::size_t at = r.position();
     const std::uint8_t b = r.byte();
@@ -374,7 +381,8 @@ T read(reader& r) {
     return static_cast<T>(static_cast<std::make_unsigned_t<T>>(r.fixed<sizeof(T)>()));
   } else if constexpr (k == kind::enumeration) {
     using U = std::underlying_type_t<T>;
-    return static_cast<T>(static_cast<U>(static_cast<std::make_unsigned_t<U>>(r.fixed<sizeof(T)>())));
+    return static_cast<T>(
+        static_cast<U>(static_cast<std::make_unsigned_t<U>>(r.fixed<sizeof(T)>())));
   } else if constexpr (k == kind::floating) {
     constexpr std::size_t width = float_width<T>();
     T value{};

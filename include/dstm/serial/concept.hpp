@@ -63,23 +63,35 @@ namespace dstm {
 
 /// True when `S` is a serializer that supports `T` (requirements 1–3 above).
 template <class S, class T>
-concept serializer_for =
-    requires {
-      { std::bool_constant<S::template supports<T>>{} };
-    } && bool(S::template supports<T>) &&
+concept serializer_for = requires {
+  {std::bool_constant<S::template supports<T>>{}};
+}
+&&bool(S::template supports<T>) &&
     requires(const T& value, std::string& out, std::string_view bytes) {
-      { S::encode(value, out) } -> std::same_as<void>;
-      { S::template decode<T>(bytes) } -> std::same_as<T>;
-    };
+  { S::encode(value, out) } -> std::same_as<void>;
+  { S::template decode<T>(bytes) } -> std::same_as<T>;
+};
 
 namespace serial::detail {
 
 template <class S, class T>
 concept serializer_shaped = requires(const T& value, std::string& out, std::string_view bytes) {
-  { std::bool_constant<S::template supports<T>>{} };
+  {std::bool_constant<S::template supports<T>>{}};
   { S::encode(value, out) } -> std::same_as<void>;
   { S::template decode<T>(bytes) } -> std::same_as<T>;
 };
+
+/// The reason an error carries, without the category's message that `std::system_error`
+/// appends to `what()`: for wrapping one serialization_error's reason in another.
+inline std::string reason(const serialization_error& e) {
+  std::string what = e.what();
+  const std::string suffix = ": " + e.code().message();
+  if (what.size() >= suffix.size() &&
+      what.compare(what.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    what.resize(what.size() - suffix.size());
+  }
+  return what;
+}
 
 template <class S>
 struct supported_by {

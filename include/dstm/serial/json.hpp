@@ -9,14 +9,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "dstm/error.hpp"
 #include "dstm/serial/concept.hpp"
@@ -180,17 +179,43 @@ value to_json(const T& v);
 template <class T>
 T from_json(const value& j, const context& cx, const path* at);
 
+/// Parses the text form of a long double: decimal, or C99 hex ("0x1.8p-3", "-0x...").
+template <class T>
+bool parse_long_float(std::string_view s, T& out) {
+  const bool negative = !s.empty() && s.front() == '-';
+  std::string_view body = negative ? s.substr(1) : s;
+  std::chars_format format = std::chars_format::general;
+  if (body.starts_with("0x") || body.starts_with("0X")) {
+    body.remove_prefix(2);
+    format = std::chars_format::hex;
+  }
+  if (body.empty() || body.front() == '-' || body.front() == '+') return false;
+  T v{};
+  const auto r = std::from_chars(body.data(), body.data() + body.size(), v, format);
+  if (r.ec != std::errc{} || r.ptr != body.data() + body.size()) return false;
+  out = negative ? -v : v;
+  return true;
+}
+
 template <class T>
 value float_to_json(T v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
   if constexpr (sizeof(T) > sizeof(double)) {
-    // A long double that a double cannot hold exactly travels as a decimal string, the
-    // shortest that reads back to the same value.
+    // A long double that a double cannot hold exactly travels as a string: the shortest
+    // decimal that reads back to the same value, or hex where the C++ library cannot read its
+    // own decimal back (libstdc++ reports subnormals as out of range).
     if (static_cast<T>(static_cast<double>(v)) != v) {
-      char buf[64];
-      const auto r = std::to_chars(buf, buf + sizeof buf, v);
-      return std::string(buf, r.ptr);
+      char buf[128];
+      auto r = std::to_chars(buf, buf + sizeof buf, v);
+      T back{};
+      if (parse_long_float(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)), back) &&
+          back == v) {
+        return std::string(buf, r.ptr);
+      }
+      const T magnitude = v < 0 ? -v : v;
+      r = std::to_chars(buf, buf + sizeof buf, magnitude, std::chars_format::hex);
+      return (v < 0 ? "-0x" : "0x") + std::string(buf, r.ptr);
     }
   }
   return static_cast<double>(v);
@@ -201,8 +226,7 @@ T float_from_json(const value& j, const context& cx, const path* at) {
   if (const auto* d = j.get_ptr<const value::number_float_t*>()) {
     if constexpr (sizeof(T) < sizeof(double)) {
       if (std::isfinite(*d) && std::fabs(*d) > static_cast<double>(std::numeric_limits<T>::max())) {
-        cx.fail(at, "number " + j.dump() + " is out of range for " +
-                        std::string(type_name<T>()));
+        cx.fail(at, "number " + j.dump() + " is out of range for " + std::string(type_name<T>()));
       }
     }
     return static_cast<T>(*d);
@@ -215,9 +239,8 @@ T float_from_json(const value& j, const context& cx, const path* at) {
     if (*s == "-Infinity") return -std::numeric_limits<T>::infinity();
     if constexpr (sizeof(T) > sizeof(double)) {
       T v{};
-      const char* end = s->data() + s->size();
-      const auto r = std::from_chars(s->data(), end, v);
-      if (r.ec == std::errc{} && r.ptr == end && !s->empty()) return v;
+      if (parse_long_float(*s, v)) return v;
+      cx.fail(at, "string \"" + *s + "\" is not a number");
     }
     cx.fail(at, "string \"" + *s + "\" is not a number (only NaN, Infinity and -Infinity are)");
   }
@@ -243,7 +266,8 @@ T integer_from_json(const value& j, const context& cx, const path* at) {
     cx.expected(at, "an integer", j);
   }
   if (!in_range) cx.fail(at, text + " is out of range for " + std::string(type_name<T>()));
-  return static_cast<T>(j.get<std::conditional_t<std::is_signed_v<T>, std::int64_t, std::uint64_t>>());
+  return static_cast<T>(
+      j.get<std::conditional_t<std::is_signed_v<T>, std::int64_t, std::uint64_t>>());
 }
 
 template <class T>
@@ -261,7 +285,8 @@ value map_to_json(const T& m) {
   }
   value pairs = value::array();
   pairs.get_ref<value::array_t&>().reserve(m.size());
-  for (const auto& [key, mapped] : m) pairs.push_back(value::array({to_json<K>(key), to_json<V>(mapped)}));
+  for (const auto& [key, mapped] : m)
+    pairs.push_back(value::array({to_json<K>(key), to_json<V>(mapped)}));
   return pairs;
 }
 
@@ -282,8 +307,9 @@ T map_from_json(const value& j, const context& cx, const path* at) {
   }
   const auto* pairs = j.get_ptr<const value::array_t*>();
   if (pairs == nullptr) {
-    cx.expected(at, kind_of<K>() == kind::string ? "an object or an array of [key, value] pairs"
-                                                 : "an array of [key, value] pairs",
+    cx.expected(at,
+                kind_of<K>() == kind::string ? "an object or an array of [key, value] pairs"
+                                             : "an array of [key, value] pairs",
                 j);
   }
   if constexpr (requires { m.reserve(pairs->size()); }) m.reserve(pairs->size());
@@ -294,7 +320,8 @@ T map_from_json(const value& j, const context& cx, const path* at) {
     const path key_at{&here, {}, 0, true};
     const path mapped_at{&here, {}, 1, true};
     const std::size_t before = m.size();
-    m.emplace_hint(m.end(), from_json<K>(pair[0], cx, &key_at), from_json<V>(pair[1], cx, &mapped_at));
+    m.emplace_hint(m.end(), from_json<K>(pair[0], cx, &key_at),
+                   from_json<V>(pair[1], cx, &mapped_at));
     if (m.size() == before) cx.fail(&here, "duplicate map key");
   }
   return m;
@@ -311,8 +338,8 @@ V alternative_from_json(const value& j, std::size_t index, const context& cx, co
 }
 
 template <class T, class... Ps, std::size_t... I>
-T product_from_json(const value& j, const context& cx, [[maybe_unused]] const path* at, type_list<Ps...>,
-                    std::index_sequence<I...>) {
+T product_from_json(const value& j, const context& cx, [[maybe_unused]] const path* at,
+                    type_list<Ps...>, std::index_sequence<I...>) {
   const path here[sizeof...(Ps) + 1] = {path{at, {}, I, true}...};
   return T{from_json<Ps>(j[I], cx, &here[I])...};
 }
@@ -390,7 +417,12 @@ template <class T>
 T from_json(const value& j, const context& cx, const path* at) {
   constexpr kind k = kind_of<T>();
   if constexpr (k == kind::adapted) {
-    return adapter<T>::from(from_json<typename adapter<T>::representation>(j, cx, at));
+    auto representation = from_json<typename adapter<T>::representation>(j, cx, at);
+    try {
+      return adapter<T>::from(std::move(representation));
+    } catch (const serialization_error& e) {
+      cx.fail(at, "the adapter rejected the value: " + reason(e));
+    }
   } else if constexpr (k == kind::boolean) {
     if (const auto* b = j.get_ptr<const value::boolean_t*>()) return *b;
     cx.expected(at, "a boolean", j);
@@ -484,7 +516,8 @@ T from_json(const value& j, const context& cx, const path* at) {
       // Every member was found, so some key is not one of them: name the first.
       for (const auto& [key, ignored] : j.items()) {
         bool known = false;
-        for_each_member(out, [&](std::string_view name, const auto&) { known = known || name == key; });
+        for_each_member(out,
+                        [&](std::string_view name, const auto&) { known = known || name == key; });
         if (!known) cx.fail(at, "unknown member \"" + key + "\"");
       }
     }

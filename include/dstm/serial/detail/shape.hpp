@@ -7,6 +7,15 @@
 /// written by the other.
 
 #include <array>
+#include <boost/hana/accessors.hpp>
+#include <boost/hana/concept/struct.hpp>
+#include <boost/hana/first.hpp>
+#include <boost/hana/for_each.hpp>
+#include <boost/hana/length.hpp>
+#include <boost/hana/second.hpp>
+#include <boost/hana/string.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/unpack.hpp>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -23,16 +32,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <boost/hana/accessors.hpp>
-#include <boost/hana/concept/struct.hpp>
-#include <boost/hana/first.hpp>
-#include <boost/hana/for_each.hpp>
-#include <boost/hana/length.hpp>
-#include <boost/hana/second.hpp>
-#include <boost/hana/string.hpp>
-#include <boost/hana/tuple.hpp>
-#include <boost/hana/unpack.hpp>
 
 namespace dstm::serial {
 
@@ -83,7 +82,9 @@ enum class kind {
 };
 
 template <class T>
-concept adapted = requires { typename adapter<T>::representation; };
+concept adapted = requires {
+  typename adapter<T>::representation;
+};
 
 template <class T>
 concept hana_struct = boost::hana::Struct<T>::value;
@@ -193,7 +194,8 @@ constexpr kind kind_of() {
 /// The type of a Hana accessor's member, and whether it can be assigned on decode (a `const`
 /// or reference member cannot).
 template <class T, class Accessor>
-using member_ref_t = decltype(boost::hana::second(std::declval<const Accessor&>())(std::declval<T&>()));
+using member_ref_t =
+    decltype(boost::hana::second(std::declval<const Accessor&>())(std::declval<T&>()));
 template <class T, class Accessor>
 using member_t = std::remove_cvref_t<member_ref_t<T, Accessor>>;
 
@@ -327,9 +329,9 @@ struct first_unsupported_impl {
 };
 template <class Pred, class T, class P, class... Ps>
 struct first_unsupported_impl<Pred, T, type_list<P, Ps...>> {
-  using type = std::conditional_t<
-      !Pred::template test<P>(), typename first_unsupported_impl<Pred, P>::type,
-      typename first_unsupported_impl<Pred, T, type_list<Ps...>>::type>;
+  using type =
+      std::conditional_t<!Pred::template test<P>(), typename first_unsupported_impl<Pred, P>::type,
+                         typename first_unsupported_impl<Pred, T, type_list<Ps...>>::type>;
 };
 
 /// `T`'s name as the compiler spells it, for error messages (empty when unknown).
