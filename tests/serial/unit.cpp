@@ -262,8 +262,9 @@ TEST(binary_errors, duplicates) {
 TEST(binary_errors, adapter_rejection_propagates) {
   const std::string e = binary_error<temperature>(
       to_bytes<binary_serializer>(-1.0).replace(1, 4, le32(fnv1a("adapted<f64>"))));
-  EXPECT_TRUE(mentions(e, "cannot decode serial_test::temperature: the adapter rejected the value: "
-                          "temperature below absolute zero (at byte 5 of 13)"));
+  EXPECT_TRUE(mentions(e,
+                       "cannot decode serial_test::temperature: the adapter rejected the value: "
+                       "temperature below absolute zero (at byte 5 of 13)"));
 }
 
 // Copying throws and there is no move constructor, so emplacing one can leave a variant
@@ -421,8 +422,9 @@ TEST(json_errors, shapes) {
       mentions((json_error<std::string>(R"({"base64":"@@@@"})")), "at /base64: malformed base64"));
   EXPECT_TRUE(mentions((json_error<std::string>(R"({"base64":"/x=="})")),
                        "malformed base64"));  // non-zero bits after the last byte
-  EXPECT_TRUE(mentions(json_error<temperature>("-1"),
-                       "at the root: the adapter rejected the value: temperature below absolute zero"));
+  EXPECT_TRUE(
+      mentions(json_error<temperature>("-1"),
+               "at the root: the adapter rejected the value: temperature below absolute zero"));
 }
 
 // ---- the concept ----------------------------------------------------------------------------

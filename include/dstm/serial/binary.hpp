@@ -62,6 +62,13 @@ constexpr std::size_t float_width() {
 template <class T>
 constexpr std::string signature();
 
+// Appends a Hana compile-time string one character at a time: appending through its pointer
+// is not a constant expression under -fsanitize=undefined (GCC checks the pointer for null).
+template <char... Cs>
+constexpr void append_chars(std::string& s, boost::hana::string<Cs...>) {
+  (s.push_back(Cs), ...);
+}
+
 template <class... Ps>
 constexpr std::string signature_list(type_list<Ps...>) {
   std::string s;
@@ -105,7 +112,7 @@ constexpr std::string signature() {
   } else if constexpr (k == kind::structure) {
     std::string s = "struct{";
     boost::hana::for_each(boost::hana::accessors<T>(), [&](auto accessor) {
-      s += member_name<decltype(accessor)>();
+      append_chars(s, std::remove_cvref_t<decltype(boost::hana::first(accessor))>{});
       s += ':';
       s += signature<member_t<T, decltype(accessor)>>();
       s += ',';
