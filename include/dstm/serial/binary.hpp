@@ -490,10 +490,11 @@ namespace dstm {
 ///    varints, bools and tags of 0 or 1, no duplicate map keys or set elements, no trailing
 ///    bytes); anything else throws `serialization_error` naming the type, the reason and the
 ///    byte offset. Bytes written for another shape fail the fingerprint check ("foreign").
-///  - A corrupt length never allocates more than the remaining input could hold: a length is
-///    capped by the remaining bytes divided by the element type's smallest encoding, and
-///    types that encode to no bytes at all (`std::monostate`, empty structs) are capped at
-///    `max_zero_width_elements` per container.
+///  - A corrupt length never causes a large allocation: a length is checked, before anything
+///    is reserved, against the remaining bytes divided by the element type's smallest
+///    encoding, so memory stays within `sizeof(E) / smallest encoding of E` times the input;
+///    element types that encode to no bytes at all (`std::monostate`, empty structs) are
+///    capped at `max_zero_width_elements` per container.
 ///  - `std::map` and `std::unordered_map` (and the two sets) share one encoding and one
 ///    fingerprint: the fingerprint describes the bytes, not the C++ container.
 ///  - Renaming, reordering, adding or retyping a struct member changes the fingerprint, so

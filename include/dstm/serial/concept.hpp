@@ -17,8 +17,9 @@
 ///  3. `template <class T> static T decode(std::string_view bytes)` — the value `bytes` holds,
 ///     which must be exactly one encoding: malformed, truncated, trailing or (where the format
 ///     can tell) foreign bytes throw `dstm::serialization_error` whose `what()` says why and
-///     where. Any input is safe: no undefined behaviour, no crash, and no allocation larger
-///     than a small multiple of `bytes.size()` because of a corrupt length.
+///     where. Any input is safe: no undefined behaviour, no crash, and no allocation sized by
+///     a corrupt length (memory stays proportional to `bytes.size()`, by a factor that
+///     depends only on `T`).
 ///
 /// `encode` and `decode` must not be constrained by `supports`: `assert_serializer_for` gives
 /// the better message. Both are reentrant and may be called from any thread.
