@@ -289,13 +289,8 @@ class znode_tree {
   /// Data and stat. Errors: bad_arguments (path), session_expired, no_node, not_authorized
   /// (READ). A watch is registered by the caller afterwards, on success only (`add_watch`).
   node get(std::int64_t session, std::string_view path, std::error_code& ec) const {
-    const session_info* s = nullptr;
-    const znode* n = read_target(session, path, s, ec);
+    const znode* n = readable_target(session, path, ec);
     if (!n) return {};
-    if (!permitted(n->acls, perms::read, *s)) {
-      ec = make_error_code(coordinator_errc::not_authorized);
-      return {};
-    }
     return {n->data, n->st};
   }
 
@@ -321,13 +316,8 @@ class znode_tree {
   /// Child names (sorted, which is one of the orders ZooKeeper may return) and the stat.
   /// Errors: bad_arguments, session_expired, no_node, not_authorized (READ).
   children_list children(std::int64_t session, std::string_view path, std::error_code& ec) const {
-    const session_info* s = nullptr;
-    const znode* n = read_target(session, path, s, ec);
+    const znode* n = readable_target(session, path, ec);
     if (!n) return {};
-    if (!permitted(n->acls, perms::read, *s)) {
-      ec = make_error_code(coordinator_errc::not_authorized);
-      return {};
-    }
     children_list out;
     out.names.assign(n->children.begin(), n->children.end());
     out.stat = n->st;
@@ -703,6 +693,19 @@ class znode_tree {
     }
     ++last_zxid_;
     return &it->second;
+  }
+
+  /// The node at `path` if the session may READ it; else null with the error (bad_arguments,
+  /// session_expired, no_node, not_authorized) — what `get` and `children` both require.
+  const znode* readable_target(std::int64_t session, std::string_view path,
+                               std::error_code& ec) const {
+    const session_info* s = nullptr;
+    const znode* n = read_target(session, path, s, ec);
+    if (n && !permitted(n->acls, perms::read, *s)) {
+      ec = make_error_code(coordinator_errc::not_authorized);
+      return nullptr;
+    }
+    return n;
   }
 
   const znode* read_target(std::int64_t session, std::string_view path, const session_info*& s,
