@@ -150,6 +150,11 @@ struct watch_entry {
   std::string path;
   znode_tree::watch_kind kind = znode_tree::watch_kind::data;
   dstm::watch fn;
+  /// Set when the reply that registered it arrived. Only active watches are re-registered on
+  /// reconnection, as the C client activates a watcher only when its reply completes: a
+  /// request still queued registers its own watch when it is sent, and re-registering it too
+  /// could fire it early, leaving the server's second registration unheard.
+  bool active = false;
 };
 
 struct watch_registration {
@@ -671,7 +676,9 @@ class ensemble {
     conn.server = s;
     conn.connect_zxid = c.last_zxid;
     conn.connect_position = c.last_position;
-    for (const auto& [wid, w] : c.watches) conn.connect_watches.push_back({wid, w.path, w.kind});
+    for (const auto& [wid, w] : c.watches) {
+      if (w.active) conn.connect_watches.push_back({wid, w.path, w.kind});
+    }
     c.attempt = id;
     const std::int64_t when = std::max(conn.c2s_last, world_.now() + latency());
     conn.c2s_last = when;
@@ -708,7 +715,9 @@ class ensemble {
     c.attempt = 0;
     c.conn = id;
     c.failed_attempts = 0;
-    c.last_zxid = std::max(c.last_zxid, r.zxid);
+    // Not the zxid: what the client has seen is what replies told it. The setWatches events
+    // follow this message; should the connection break before they arrive, the next
+    // reconnection must still fire them (the C client's last_zxid comes from reply headers only).
     c.last_position = std::max(c.last_position, r.position);
     const bool was = c.state == session_state::connected;
     c.state = session_state::connected;
@@ -827,6 +836,7 @@ class ensemble {
       if (w != c.watches.end()) {
         if (r.watch_set) {
           w->second.kind = r.watch_kind;
+          w->second.active = true;
         } else {
           c.watches.erase(w);
         }
