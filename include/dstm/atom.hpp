@@ -24,6 +24,14 @@ class atom {
       : ref_(std::move(c), std::move(path), std::move(initial)) {}
   /// Connects to an existing atom; throws coordinator_error (no_node) if there is none.
   atom(std::shared_ptr<client> c, std::string path) : ref_(std::move(c), std::move(path)) {}
+  /// An atom with external storage (`dstm::external<Store>`): its values are blobs in `store`.
+  template <class Store>
+  atom(std::shared_ptr<client> c, std::string path, T initial, std::shared_ptr<Store> store)
+      : ref_(std::move(c), std::move(path), std::move(initial), std::move(store)) {}
+  /// Connects to an existing atom with external storage.
+  template <class Store>
+  atom(std::shared_ptr<client> c, std::string path, std::shared_ptr<Store> store)
+      : ref_(std::move(c), std::move(path), std::move(store)) {}
 
   /// The current value (from the cache when it is warm: no round trip).
   T deref() const { return ref_.deref(); }

@@ -53,6 +53,17 @@ struct client_options {
   /// `commit_outcome_unknown`.
   int outcome_attempts = 200;
   isolation default_isolation = isolation::serializable;
+  /// Conflicts after which a transaction stops racing and queues for the gate, which
+  /// guarantees it commits next (detail/contention.hpp); 0 never escalates.
+  int escalate_after = 8;
+  /// Outcome records of clients idle longer than this (by the coordinator's clock, from the
+  /// records' last change) are collected, so records of clients gone for good do not
+  /// accumulate. A client whose records were collected recreates them when it commits again;
+  /// only a commit whose reply is lost at the very moment its record is collected ends in
+  /// `commit_outcome_unknown`. Choose it far above any pause of a live client.
+  std::int64_t record_max_age_ms = 7LL * 24 * 3600 * 1000;
+  /// Idle clients' records examined when a client starts (0: only `collect_records()`).
+  int collect_on_start = 8;
 };
 
 /// Counters the engine keeps; read with `client::metrics()`.
@@ -67,6 +78,8 @@ struct client_metrics {
   std::uint64_t cache_misses = 0;
   std::uint64_t outcome_resolutions = 0;  ///< commits whose outcome had to be read back
   std::uint64_t reconnects = 0;           ///< new sessions after an expiry
+  std::uint64_t escalations = 0;          ///< transactions that queued for the gate after conflicts
+  std::uint64_t gate_waits = 0;           ///< commits deferred because another client held the gate
 };
 
 namespace detail {
@@ -174,7 +187,7 @@ class value_cache {
 struct atomic_metrics {
   std::atomic<std::uint64_t> commits{0}, read_only_commits{0}, retries{0}, conflicts{0},
       commute_reapplies{0}, round_trips{0}, cache_hits{0}, cache_misses{0}, outcome_resolutions{0},
-      reconnects{0};
+      reconnects{0}, escalations{0}, gate_waits{0};
 };
 
 }  // namespace detail
@@ -207,6 +220,14 @@ class client : public std::enable_shared_from_this<client> {
     }
     ensure_path(join_path(options_.root, "clients"));
     ensure_path(record_dir());
+    ensure_path(gate_path());
+    if (options_.collect_on_start > 0) {
+      try {
+        collect_records(options_.collect_on_start);
+      } catch (const std::system_error&) {
+        // Housekeeping only: a client that cannot collect still works.
+      }
+    }
   }
 
   client(const client&) = delete;
@@ -235,6 +256,8 @@ class client : public std::enable_shared_from_this<client> {
     m.cache_misses = metrics_.cache_misses.load();
     m.outcome_resolutions = metrics_.outcome_resolutions.load();
     m.reconnects = metrics_.reconnects.load();
+    m.escalations = metrics_.escalations.load();
+    m.gate_waits = metrics_.gate_waits.load();
     return m;
   }
 
@@ -475,11 +498,73 @@ class client : public std::enable_shared_from_this<client> {
     return v;
   }
 
-  std::string record_dir() const {
+  /// The client id as 16 hex digits: the name of its record directory.
+  std::string record_name() const {
     static constexpr char hex[] = "0123456789abcdef";
-    std::string s = join_path(options_.root, "clients") + "/";
+    std::string s;
     for (int i = 15; i >= 0; --i) s.push_back(hex[(id_ >> (4 * i)) & 0xf]);
     return s;
+  }
+  std::string record_dir() const { return records_root() + "/" + record_name(); }
+  /// Where every client's record directory lives.
+  std::string records_root() const { return join_path(options_.root, "clients"); }
+  /// The contention gate every write commit checks (detail/contention.hpp).
+  std::string gate_path() const { return join_path(options_.root, "gate"); }
+  /// The queue of escalated transactions.
+  std::string escalation_dir() const { return join_path(options_.root, "escalation"); }
+
+  /// Examines up to `max_clients` other clients (from a random start) and removes the records
+  /// of those whose records have not changed for `options().record_max_age_ms`, and returns how
+  /// many clients' records it removed. A record that changes meanwhile is kept (its removal is
+  /// version-checked). Throws coordinator_error when the coordinator fails.
+  int collect_records(int max_clients = 1 << 30) {
+    auto s = session();
+    std::error_code ec;
+    // The coordinator's clock, from a write's mtime: the records' ages are measured with the
+    // same clock that stamped them.
+    ++metrics_.round_trips;
+    const auto now_ms = s->set(record_dir(), "", any_version, ec).mtime;
+    if (ec) throw coordinator_error(ec, "collect records: touch " + record_dir());
+    ++metrics_.round_trips;
+    auto clients = s->children(records_root(), {}, ec);
+    if (ec) throw coordinator_error(ec, "collect records: list " + records_root());
+    int removed = 0;
+    const std::size_t n = clients.names.size();
+    std::size_t start = 0;
+    if (n > 0) {
+      // A random start: successive clients examine different ones.
+      std::lock_guard lock(rng_mutex_);
+      start = static_cast<std::size_t>(detail::splitmix64(rng_) % n);
+    }
+    for (std::size_t i = 0; i < n && static_cast<std::int64_t>(i) < max_clients; ++i) {
+      const auto& name = clients.names[(start + i) % n];
+      if (name == record_name()) continue;
+      const std::string dir = records_root() + "/" + name;
+      ++metrics_.round_trips;
+      auto dir_stat = s->exists(dir, {}, ec);
+      if (ec || !dir_stat) continue;
+      if (now_ms - dir_stat->mtime <= options_.record_max_age_ms) continue;
+      ++metrics_.round_trips;
+      auto lanes = s->children(dir, {}, ec);
+      if (ec) continue;
+      std::vector<std::pair<std::string, std::int32_t>> old;
+      bool idle = true;
+      for (const auto& lane : lanes.names) {
+        ++metrics_.round_trips;
+        auto st = s->exists(dir + "/" + lane, {}, ec);
+        if (ec || !st) continue;
+        if (now_ms - st->mtime <= options_.record_max_age_ms) idle = false;
+        old.emplace_back(dir + "/" + lane, st->version);
+      }
+      if (!idle) continue;
+      std::vector<op> ops;
+      for (auto& [path, version] : old) ops.push_back(op::remove(path, version));
+      ops.push_back(op::remove(dir, dir_stat->version));
+      ++metrics_.round_trips;
+      s->multi(ops, ec);  // all or nothing: a record that moved keeps the whole client
+      if (!ec) ++removed;
+    }
+    return removed;
   }
 
   /// Creates `path` (and only it) as an empty persistent node unless it exists.
@@ -504,6 +589,7 @@ class client : public std::enable_shared_from_this<client> {
     };
     if (validate_path(o.root)) bad("root '" + o.root + "' is not a valid absolute path");
     if (o.max_retries < 0) bad("max_retries must be >= 0");
+    if (o.escalate_after < 0) bad("escalate_after must be >= 0");
     if (o.outcome_attempts < 1) bad("outcome_attempts must be >= 1");
     if (o.backoff_min_ns < 0 || o.backoff_max_ns <= 0 || o.backoff_min_ns > o.backoff_max_ns)
       bad("backoff needs 0 <= backoff_min_ns <= backoff_max_ns and backoff_max_ns > 0");

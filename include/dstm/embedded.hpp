@@ -317,6 +317,26 @@ class coordinator : public coordinator_interface<coordinator> {
   /// The store this session lives on.
   const std::shared_ptr<store>& get_store() const noexcept { return store_; }
 
+  /// `multi(ops)` then `get_many(paths, w)` as one step under the store's lock: one round trip,
+  /// as the ZooKeeper and simulated models pipeline it, and the reads see the multi. `reads`
+  /// is filled only when the multi succeeded. The STM commits this way.
+  void multi_then_get(std::span<const op> ops, std::vector<op_result>& results,
+                      std::error_code& multi_ec, std::span<const std::string> paths, const watch& w,
+                      std::vector<get_result>& reads) {
+    reads.clear();
+    multi_ec.clear();
+    std::lock_guard lock(store_->mutex_);
+    if (!usable(multi_ec)) {
+      results.assign(ops.size(), op_result{multi_ec, {}, {}});
+      return;
+    }
+    znode_tree::fired_list fired;
+    results = store_->tree_.multi(rec_->id, ops, multi_ec, fired, store::wall_ms());
+    store_->deliver_locked(fired);
+    if (multi_ec) return;
+    reads = read_locked(paths, w);
+  }
+
  private:
   friend class coordinator_interface<coordinator>;
   using kind = znode_tree::watch_kind;
@@ -403,6 +423,10 @@ class coordinator : public coordinator_interface<coordinator> {
                                       std::error_code& ec) {
     std::lock_guard lock(store_->mutex_);
     if (!usable(ec)) return {};
+    return read_locked(paths, w);
+  }
+
+  std::vector<get_result> read_locked(std::span<const std::string> paths, const watch& w) {
     std::vector<get_result> out(paths.size());
     for (std::size_t i = 0; i < paths.size(); ++i) {
       out[i].node = store_->tree_.get(rec_->id, paths[i], out[i].ec);

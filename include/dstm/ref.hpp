@@ -5,13 +5,14 @@
 /// `dstm::dosync` with `tx.alter`, `tx.ref_set` or `tx.commute`.
 ///
 /// Policies, in any order (each recognised by its role): a storage (`dstm::in_coordinator` —
-/// the default — or `dstm::local`), a serializer (`dstm::binary_serializer` — the default — or
-/// `dstm::json_serializer`, or your own), or a bundle with member types `storage` and
-/// `serializer` that sets both at once.
+/// the default —, `dstm::local` or `dstm::external<Store>`), a serializer
+/// (`dstm::binary_serializer` — the default — or `dstm::json_serializer`, or your own), or a bundle
+/// with member types `storage` and `serializer` that sets both at once.
 ///
 /// Copies of a ref are the same ref (they share state). A ref is bound to the client it was
 /// created with; every client that names the same path sees the same ref.
 
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -28,6 +29,7 @@
 #include "dstm/serial/binary.hpp"
 #include "dstm/serial/concept.hpp"
 #include "dstm/storage/concept.hpp"
+#include "dstm/storage/external.hpp"
 #include "dstm/txn.hpp"
 
 namespace dstm {
@@ -36,9 +38,9 @@ namespace detail {
 
 template <class P>
 concept policy_bundle = requires {
-  typename P::storage;
-  typename P::serializer;
-};
+                          typename P::storage;
+                          typename P::serializer;
+                        };
 
 template <class Default, template <class> class Is, class... Ps>
 struct first_policy {
@@ -63,9 +65,7 @@ struct storage_role<P> {
 /// A serializer as far as a ref of `T` can tell without instantiating it: it names
 /// `supports<T>` (whether that is true is `assert_serializer_for`'s business).
 template <class P, class T>
-concept serializer_policy = requires {
-  std::bool_constant<P::template supports<T>>{};
-};
+concept serializer_policy = requires { std::bool_constant<P::template supports<T>>{}; };
 
 template <class T>
 struct serializer_role_for {
@@ -104,15 +104,24 @@ class ref_state final : public ref_core,
   using watch_fn =
       std::function<void(const std::string& key, const T& old_value, const T& new_value)>;
 
-  ref_state(std::shared_ptr<client> c, std::string path)
-      : ref_core(std::move(c), std::move(path), Storage::kind) {}
+  ref_state(std::shared_ptr<client> c, std::string path, std::shared_ptr<blob_io> blobs = nullptr)
+      : ref_core(std::move(c), std::move(path), Storage::kind, std::move(blobs)) {}
 
   static constexpr bool serialized = Storage::kind != storage_kind::local;
 
   const std::type_info& value_type() const noexcept override { return typeid(T); }
 
   std::shared_ptr<const void> decode(const cached_value& v) const override {
-    if constexpr (serialized) {
+    if constexpr (Storage::kind == storage_kind::external) {
+      return v.decoded<T>([this](const std::string& data) {
+        const auto key = unseal(data, path());
+        std::error_code ec;
+        auto blob = blobs()->get(key, ec);
+        if (ec) throw error(ec, "ref " + path() + ": reading blob " + std::string(key));
+        if (!blob) throw blob_missing{std::string(key)};
+        return Serializer::template decode<T>(*blob);
+      });
+    } else if constexpr (serialized) {
       return v.decoded<T>([this](const std::string& data) {
         return Serializer::template decode<T>(unseal(data, path()));
       });
@@ -151,7 +160,7 @@ class ref_state final : public ref_core,
     {
       std::lock_guard lock(mutex_);
       watchers_[std::move(key)] = std::move(fn);
-      start = !watching_ && Storage::kind == storage_kind::coordinator;
+      start = !watching_ && Storage::kind != storage_kind::local;
       watching_ = watching_ || start;
       hook = start && !hooked_;
       hooked_ = hooked_ || hook;
@@ -216,8 +225,10 @@ class ref_state final : public ref_core,
     try {
       now = std::static_pointer_cast<const T>(
           decode(cached_value(std::move(n.data), n.stat, n.sequence)));
-    } catch (const serialization_error&) {
-      return;
+    } catch (const error&) {
+      return;  // foreign data, or an external store that failed: nothing to report
+    } catch (const blob_missing&) {
+      return;  // replaced again meanwhile: the watch just set fires for that change
     }
     std::shared_ptr<const T> before;
     std::int32_t before_version;
@@ -286,6 +297,7 @@ class ref {
   /// `path` is only a name. Throws coordinator_error, serialization_error (an existing node
   /// that is not a ref of this type).
   ref(std::shared_ptr<client> c, std::string path, T initial)
+    requires(storage_type::kind != storage_kind::external)
       : state_(std::make_shared<state_type>(std::move(c), std::move(path))) {
     if constexpr (storage_type::kind == storage_kind::local) {
       state_->local_install(std::make_shared<const T>(std::move(initial)));
@@ -297,12 +309,37 @@ class ref {
   /// Connects to the existing ref at `path` without changing it. Throws coordinator_error
   /// (no_node) when it does not exist. A local ref starts as `T{}`.
   ref(std::shared_ptr<client> c, std::string path)
+    requires(storage_type::kind != storage_kind::external)
       : state_(std::make_shared<state_type>(std::move(c), std::move(path))) {
     if constexpr (storage_type::kind == storage_kind::local) {
       state_->local_install(std::make_shared<const T>());
     } else {
-      state_->decode(*state_->owner()->read(state_->path()));
+      connect_existing();
     }
+  }
+
+  /// An external ref (`dstm::external<Store>`): as above, its values kept in `store`, the znode
+  /// holding the key of the current version's blob. Throws `dstm::error`
+  /// (errc::storage_unavailable) when the store fails, errc::invalid_argument for a null store.
+  template <class Store>
+  ref(std::shared_ptr<client> c, std::string path, T initial, std::shared_ptr<Store> store)
+    requires(storage_type::kind == storage_kind::external &&
+             std::same_as<Store, typename storage_type::store_type>)
+      : state_(std::make_shared<state_type>(
+            std::move(c), std::move(path),
+            std::make_shared<detail::blob_io_of<Store>>(std::move(store)))) {
+    create_unless_exists(initial);
+  }
+
+  /// Connects to an existing external ref.
+  template <class Store>
+  ref(std::shared_ptr<client> c, std::string path, std::shared_ptr<Store> store)
+    requires(storage_type::kind == storage_kind::external &&
+             std::same_as<Store, typename storage_type::store_type>)
+      : state_(std::make_shared<state_type>(
+            std::move(c), std::move(path),
+            std::make_shared<detail::blob_io_of<Store>>(std::move(store)))) {
+    connect_existing();
   }
 
   /// The current value: a read-only transaction (no round trip on a warm cache).
@@ -336,16 +373,43 @@ class ref {
   }
   void remove_watch(const std::string& key) { state_->remove_watch(key); }
 
+  /// An external ref's housekeeping: deletes the blobs that no committed version names and no
+  /// commit in flight can still make current — left behind by writers that crashed between
+  /// writing a blob and committing, or whose cleanup failed. A writer whose commit may still
+  /// be in flight is fenced first (its outcome record moves, so that commit fails and runs
+  /// again with a new blob): a collected blob can never become current. Returns how many
+  /// blobs it deleted. Throws `dstm::error` (errc::storage_unavailable) when the store fails,
+  /// coordinator_error when the coordinator does.
+  std::size_t collect_garbage()
+    requires(storage_type::kind == storage_kind::external)
+  {
+    return detail::collect_blobs(*state_->owner(), *state_);
+  }
+
   /// The type-erased state (for the engine).
   const std::shared_ptr<detail::ref_core> core() const { return state_; }
 
  private:
   using state_type = detail::ref_state<T, storage_type, serializer_type>;
 
+  void connect_existing() {
+    auto& c = *state_->owner();
+    auto read = c.read(state_->path());
+    detail::load_value(c, *state_, read);  // rejects a foreign node
+  }
+
   void create_unless_exists(const T& initial) {
     auto& c = *state_->owner();
     std::string value;
     serializer_type::encode(initial, value);
+    std::string blob;  // an external ref's initial blob, written before the znode points to it
+    if constexpr (storage_type::kind == storage_kind::external) {
+      blob = detail::blob_key(path(), c.id(), "init", c.next_sequence());
+      std::error_code ec;
+      state_->blobs()->put(blob, value, ec);
+      if (ec) throw error(ec, "create ref " + path() + ": writing blob " + blob);
+      value = blob;
+    }
     const auto data = detail::seal(c.id(), value);
     bool parents_created = false;
     for (int attempt = 1;; ++attempt) {
@@ -364,7 +428,22 @@ class ref {
         throw coordinator_error(ec, "create ref " + path());
       session->sleep_for(c.backoff_ns(attempt < 8 ? attempt : 8));
     }
-    state_->decode(*c.read(path()));  // warms the cache; rejects a foreign node
+    auto read = c.read(path());
+    if constexpr (storage_type::kind == storage_kind::external) {
+      // The ref existed already (or a lost reply hid our create): keep our blob only if the
+      // znode points to it.
+      try {
+        if (detail::unseal(read->data(), path()) != blob) {
+          std::error_code ignored;
+          state_->blobs()->remove(blob, ignored);
+        }
+      } catch (const serialization_error&) {
+        std::error_code ignored;
+        state_->blobs()->remove(blob, ignored);
+        throw;
+      }
+    }
+    detail::load_value(c, *state_, read);  // warms the cache; rejects a foreign node
   }
 
   void create_parents(client& c) {

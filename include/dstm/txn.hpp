@@ -27,14 +27,18 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "dstm/client.hpp"
+#include "dstm/detail/contention.hpp"
 #include "dstm/detail/ref_core.hpp"
 #include "dstm/error.hpp"
+#include "dstm/testing/planted.hpp"
 
 namespace dstm {
 
@@ -60,7 +64,8 @@ namespace detail {
 /// Thrown inside the engine to abandon a run of the body (doomed snapshot or conflict). Never
 /// escapes `dosync`. A body must not swallow it (`catch (...)` without rethrow breaks retries).
 struct retry_signal {
-  bool conflict;  // false: doomed snapshot, retried at once
+  bool conflict;      // false: doomed snapshot, retried at once
+  bool gate = false;  // another client holds the contention gate: wait for it
 };
 }  // namespace detail
 
@@ -68,7 +73,8 @@ struct retry_signal {
 /// copyable; valid only during the body.
 class txn {
  public:
-  txn(std::shared_ptr<client> c, isolation level) : client_(std::move(c)), level_(level) {}
+  txn(std::shared_ptr<client> c, isolation level, const detail::escalation* escalated = nullptr)
+      : client_(std::move(c)), level_(level), escalated_(escalated) {}
   txn(const txn&) = delete;
   txn& operator=(const txn&) = delete;
 
@@ -127,7 +133,7 @@ class txn {
   template <class T, class... P>
   const T& ensure(const ref<T, P...>& r) {
     auto& e = access(r.core());
-    e.ensured = true;
+    e.ensured = !DSTM_PLANTED(drop_ensure);
     e.body_read = true;
     return *static_cast<const T*>(current(e).get());
   }
@@ -162,7 +168,7 @@ class txn {
     for (auto& e : entries_) {
       if (e.ref == core) return e;
       // Two handles of one znode are one ref: one snapshot, one write, one op in the multi.
-      if (!local && e.ref->kind() == storage_kind::coordinator && e.ref->path() == core->path()) {
+      if (!local && e.ref->kind() != storage_kind::local && e.ref->path() == core->path()) {
         if (e.ref->value_type() != core->value_type()) {
           throw error(make_error_code(errc::invalid_argument),
                       "ref " + core->path() + " is used with two value types in one transaction");
@@ -226,7 +232,7 @@ class txn {
     } else {
       e.incarnation = client_->cache().incarnation();
       e.read = client_->read(e.ref->path());
-      e.snapshot = e.ref->decode(*e.read);
+      e.snapshot = detail::load_value(*client_, *e.ref, e.read);
     }
     e.has_snapshot = true;
     validate_snapshot();
@@ -243,6 +249,7 @@ class txn {
   /// commuted-only refs, whose values are recomputed. Held local refs are checked under their
   /// locks instead.
   void validate_snapshot() {
+    if (DSTM_PLANTED(stale_snapshot)) return;
     const auto epoch = client_->cache().epoch();
     if (epoch == checked_epoch_ && !has_local_reads()) return;
     for (const auto& e : entries_) {
@@ -268,14 +275,48 @@ class txn {
     return e.ensured || (level_ == isolation::serializable && e.body_read);
   }
 
+  /// Runs `ops` one request at a time (the planted bug `multi_one_by_one`): not atomic.
+  static void apply_one_by_one(any_coordinator& s, std::span<const op> ops,
+                               std::vector<op_result>& results, std::error_code& ec,
+                               std::uint64_t& round_trips);
+  /// Removes blobs a commit wrote that no pointer will ever name (best effort: what fails
+  /// here is garbage for `collect_blobs`).
+  static void drop_blobs(std::vector<std::pair<detail::blob_io*, std::string>>& blobs) {
+    for (auto& [store, key] : blobs) {
+      std::error_code ignored;
+      store->remove(key, ignored);
+    }
+    blobs.clear();
+  }
+
   std::shared_ptr<client> client_;
   isolation level_;
+  const detail::escalation* escalated_;
   std::vector<entry> entries_;
   std::vector<std::shared_ptr<const void>> retired_;
   std::uint64_t checked_epoch_ = ~std::uint64_t{0};
   bool committing_ = false;
   bool holding_locals_ = false;
 };
+
+inline void txn::apply_one_by_one(any_coordinator& s, std::span<const op> ops,
+                                  std::vector<op_result>& results, std::error_code& ec,
+                                  std::uint64_t& round_trips) {
+  results.assign(ops.size(), op_result{});
+  ec.clear();
+  for (std::size_t i = 0; i < ops.size() && !ec; ++i) {
+    ++round_trips;
+    if (ops[i].type == op::kind::set) {
+      results[i].stat = s.set(ops[i].path, ops[i].data, ops[i].version, ec);
+    } else if (ops[i].type == op::kind::check) {
+      auto st = s.exists(ops[i].path, {}, ec);
+      if (!ec && !st) ec = make_error_code(coordinator_errc::no_node);
+      if (!ec && ops[i].version != any_version && st->version != ops[i].version)
+        ec = make_error_code(coordinator_errc::bad_version);
+    }
+    results[i].ec = ec;
+  }
+}
 
 inline void txn::commit() {
   bool writes = false;
@@ -323,16 +364,21 @@ inline void txn::commit() {
     std::vector<op> ops;
     std::vector<entry*> op_entry;
     std::vector<std::string> rearm;
+    std::vector<std::size_t> external_ops;  // ops whose data is a blob written below
     for (auto& e : entries_) {
       if (e.ref->kind() == storage_kind::local) continue;
       const bool commuted = !e.commutes.empty() && !e.written;
-      if (commuted) {
+      const bool blind =
+          DSTM_PLANTED(skip_version_check) || (commuted && DSTM_PLANTED(commute_no_reread));
+      if (commuted && DSTM_PLANTED(commute_no_reread)) {
+        auto base = current(e);  // the planted bug: the body's value, never re-read
+        e.value = std::move(base);
+      } else if (commuted) {
         // The latest committed value, not the snapshot: commutes apply to whatever is there.
         if (!e.body_read || !checks(e)) {
           e.incarnation = client_->cache().incarnation();
-          auto latest = client_->read(e.ref->path());
-          e.read = latest;
-          auto base = e.ref->decode(*latest);
+          e.read = client_->read(e.ref->path());
+          auto base = detail::load_value(*client_, *e.ref, e.read);
           for (auto& f : e.commutes) base = f(base.get());
           e.value = std::move(base);
         } else {
@@ -344,12 +390,17 @@ inline void txn::commit() {
       }
       if (e.written || commuted) {
         e.ref->validate(e.value.get());
-        const std::int32_t version = e.read ? e.read->stat().version : any_version;
-        ops.push_back(op::set(e.ref->path(),
-                              detail::seal(client_->id(), e.ref->encode(e.value.get())), version));
+        const std::int32_t version = e.read && !blind ? e.read->stat().version : any_version;
+        if (e.ref->kind() == storage_kind::external) {
+          external_ops.push_back(ops.size());
+          ops.push_back(op::set(e.ref->path(), {}, version));
+        } else {
+          ops.push_back(op::set(
+              e.ref->path(), detail::seal(client_->id(), e.ref->encode(e.value.get())), version));
+        }
         op_entry.push_back(&e);
         rearm.push_back(e.ref->path());
-      } else if (checks(e) && e.read) {
+      } else if (checks(e) && e.read && !blind) {
         ops.push_back(op::check(e.ref->path(), e.read->stat().version));
         op_entry.push_back(&e);
       }
@@ -358,27 +409,72 @@ inline void txn::commit() {
       if (e->written || !e->commutes.empty()) e->ref->validate(e->value.get());
     }
 
+    // The contention gate (detail/contention.hpp): checked at the version this client last
+    // saw, from the cache; reopened by an escalated transaction's own commit.
+    const std::size_t gate_op = ops.size();
+    if (escalated_ != nullptr) {
+      ops.push_back(op::set(client_->gate_path(), "", escalated_->gate_version()));
+    } else {
+      auto gate = client_->read(client_->gate_path());
+      if (!gate->data().empty()) throw detail::retry_signal{true, true};
+      ops.push_back(op::check(client_->gate_path(), gate->stat().version));
+    }
+
     auto lane = client_->acquire_lane();
     const auto seq = client_->next_sequence();
-    ops.push_back(op::set(lane.path, std::to_string(seq), lane.version));
+
+    // External values: a fresh blob per written ref, before the multi points to it.
+    std::vector<std::pair<detail::blob_io*, std::string>> new_blobs;
+    for (std::size_t i : external_ops) {
+      auto& e = *op_entry[i];
+      auto key = detail::blob_key(e.ref->path(), client_->id(),
+                                  lane.path.substr(lane.path.rfind('/') + 1), seq);
+      std::error_code ec;
+      e.ref->blobs()->put(key, e.ref->encode(e.value.get()), ec);
+      if (ec) {
+        drop_blobs(new_blobs);
+        client_->release_lane(std::move(lane));
+        throw error(ec, "commit: ref " + e.ref->path() + ": writing blob " + key);
+      }
+      ops[i].data = detail::seal(client_->id(), key);
+      new_blobs.emplace_back(e.ref->blobs(), std::move(key));
+    }
+
+    // The planted bug `blind_retry` leaves the outcome record out, and with it the only way
+    // to tell a lost reply from a lost request.
+    const bool recorded = !DSTM_PLANTED(blind_retry);
+    if (recorded) ops.push_back(op::set(lane.path, std::to_string(seq), lane.version));
 
     std::vector<op_result> results;
     std::vector<get_result> reads;
     std::error_code ec;
     auto session = client_->session();
     const auto incarnation = client_->cache().incarnation();
-    client_->counters().round_trips += static_cast<std::uint64_t>(session->multi_then_get(
-        ops, results, ec, rearm, client_->invalidation_watch(incarnation), reads));
+    if (DSTM_PLANTED(multi_one_by_one)) {
+      std::uint64_t trips = 0;
+      apply_one_by_one(*session, ops, results, ec, trips);
+      client_->counters().round_trips += trips;
+    } else {
+      client_->counters().round_trips += static_cast<std::uint64_t>(session->multi_then_get(
+          ops, results, ec, rearm, client_->invalidation_watch(incarnation), reads));
+    }
 
     bool applied = !ec;
     if (ec && (outcome_unknown(ec) || ec == coordinator_errc::session_expired ||
                ec == coordinator_errc::session_moved)) {
-      applied = client_->resolve_outcome(lane, seq);
-      if (!applied) {
+      if (!recorded) {
         client_->release_lane(std::move(lane));
         throw detail::retry_signal{true};
       }
-    } else if (applied) {
+      // Throws commit_outcome_unknown if the record stays unreadable; the new blobs stay
+      // then (the commit may have applied), and the collector decides them later.
+      applied = client_->resolve_outcome(lane, seq);
+      if (!applied) {
+        drop_blobs(new_blobs);
+        client_->release_lane(std::move(lane));
+        throw detail::retry_signal{true};
+      }
+    } else if (applied && recorded) {
       lane.version = results.back().stat.version;
       lane.sequence = seq;
     }
@@ -386,6 +482,17 @@ inline void txn::commit() {
     if (applied) {
       client_->release_lane(std::move(lane));
       client_->store_reads(rearm, reads, incarnation);
+      // The versions just replaced are unreachable now: delete their blobs. A reader still
+      // holding an old pointer re-reads it (detail::load_value).
+      for (std::size_t i : external_ops) {
+        const auto& e = *op_entry[i];
+        if (!e.read) continue;
+        try {
+          std::error_code ignored;
+          e.ref->blobs()->remove(detail::unseal(e.read->data(), e.ref->path()), ignored);
+        } catch (const serialization_error&) {
+        }
+      }
       std::vector<std::pair<entry*, std::shared_ptr<const void>>> installed;
       for (auto* e : locals) {
         if (e->written || !e->commutes.empty()) {
@@ -402,6 +509,7 @@ inline void txn::commit() {
       return;
     }
 
+    drop_blobs(new_blobs);
     // Refused: which op failed? ZooKeeper reports the first failing op's error.
     std::size_t failed = results.size();
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -410,7 +518,8 @@ inline void txn::commit() {
         break;
       }
     }
-    if (failed == ops.size() - 1 && ec == coordinator_errc::bad_version) {
+    const bool record_failed = recorded && failed == ops.size() - 1;
+    if (record_failed && ec == coordinator_errc::bad_version) {
       // Our own outcome record moved (e.g. fenced by an earlier incarnation): re-read it.
       std::error_code gec;
       auto n = session->get(lane.path, {}, gec);
@@ -422,7 +531,7 @@ inline void txn::commit() {
       client_->release_lane(std::move(lane));
       continue;
     }
-    if (failed == ops.size() - 1 && ec == coordinator_errc::no_node) {
+    if (record_failed && ec == coordinator_errc::no_node) {
       // Our outcome record was removed (by an operator, or a collector that judged this
       // client gone): nothing was applied; recreate it and commit again.
       client_->open_lane(lane);
@@ -430,6 +539,16 @@ inline void txn::commit() {
       continue;
     }
     client_->release_lane(std::move(lane));
+    if (failed == gate_op) {
+      if (ec == coordinator_errc::no_node) {
+        client_->ensure_path(client_->gate_path());  // removed by hand: put it back
+        continue;
+      }
+      // The gate moved since this client last saw it: someone escalated (or, for an escalated
+      // transaction, its hold was lost). Read it afresh and wait for it.
+      client_->fetch(client_->gate_path());
+      throw detail::retry_signal{true, true};
+    }
     if (ec != coordinator_errc::bad_version) {
       throw coordinator_error(ec, failed < op_entry.size()
                                       ? "commit: ref " + op_entry[failed]->ref->path()
@@ -437,7 +556,7 @@ inline void txn::commit() {
     }
     ++client_->counters().conflicts;
     entry* culprit = failed < op_entry.size() ? op_entry[failed] : nullptr;
-    if (culprit && commute_only(*culprit)) {
+    if (culprit && commute_only(*culprit) && !DSTM_PLANTED(commute_no_reread)) {
       ++client_->counters().commute_reapplies;
       client_->fetch(culprit->ref->path());  // fresh value for the re-application
       continue;
@@ -455,9 +574,16 @@ auto dosync(const std::shared_ptr<client>& c, Body&& body, txn_options options =
   using result = std::invoke_result_t<Body&, txn&>;
   const auto level = options.level.value_or(c->options().default_isolation);
   const int max_retries = options.max_retries.value_or(c->options().max_retries);
-  int conflicts = 0;
+  const int escalate_after = c->options().escalate_after;
+  int conflicts = 0, gate_waits = 0;
+  std::optional<detail::escalation> escalated;
   for (int attempt = 0;; ++attempt) {
-    txn tx(c, level);
+    if (escalated) {
+      escalated->hold();
+    } else if (escalate_after > 0 && conflicts >= escalate_after) {
+      escalated.emplace(*c);  // queues: the next runs cannot lose to optimistic commits
+    }
+    txn tx(c, level, escalated ? &*escalated : nullptr);
     try {
       if constexpr (std::is_void_v<result>) {
         body(tx);
@@ -474,7 +600,14 @@ auto dosync(const std::shared_ptr<client>& c, Body&& body, txn_options options =
         throw error(make_error_code(errc::retry_limit_exceeded),
                     "transaction gave up after " + std::to_string(attempt + 1) + " runs");
       }
-      if (signal.conflict) c->session()->sleep_for(c->backoff_ns(++conflicts));
+      if (signal.gate) {
+        ++c->counters().gate_waits;
+        detail::wait_for_gate(*c, ++gate_waits);
+      } else if (signal.conflict) {
+        ++conflicts;
+        // Escalated: nobody else commits now; only the stale read's invalidation is awaited.
+        c->session()->sleep_for(c->backoff_ns(escalated ? 1 : conflicts));
+      }
     }
   }
 }

@@ -8,6 +8,8 @@
 ///  - `local`: process memory. A local ref is never serialized; it joins distributed
 ///    transactions — locked (in a global order) and validated around the `multi`, applied only if
 ///    the `multi` commits.
+///  - `external<Store>` (storage/external.hpp): an immutable blob per version in a blob store,
+///    the znode holding its key — Avout's VersionedStateContainer.
 ///
 /// **Requirements.** `typename S::dstm_storage` exists and `S::kind` is a `storage_kind`.
 ///
@@ -15,13 +17,13 @@
 /// committed write is what the next transaction reads; an aborted transaction leaves the
 /// stored value untouched.
 ///
-/// **Models.** `dstm::in_coordinator`, `dstm::local`.
+/// **Models.** `dstm::in_coordinator`, `dstm::local`, `dstm::external<Store>`.
 
 #include <concepts>
 
 namespace dstm {
 
-enum class storage_kind { coordinator, local };
+enum class storage_kind { coordinator, local, external };
 
 /// The value is the znode's data (default).
 struct in_coordinator {
@@ -37,8 +39,8 @@ struct local {
 
 template <class S>
 concept storage = requires {
-  typename S::dstm_storage;
-  { S::kind } -> std::convertible_to<storage_kind>;
-};
+                    typename S::dstm_storage;
+                    { S::kind } -> std::convertible_to<storage_kind>;
+                  };
 
 }  // namespace dstm
