@@ -2,7 +2,10 @@
 // per transaction) of 10k and 1M transactions. Counters: transactions/s and the process's peak
 // RSS (getrusage). The 1M history is written to a temporary file first (about 320 MB).
 //
-//   build-iso/bin/check_iso_bench --benchmark_filter=1000000
+//   build/bin/check_iso_bench --benchmark_filter=1000000
+//
+// `check_iso_bench --write-history FILE [TRANSACTIONS]` writes the same history (default 1M
+// transactions) to FILE and exits, so `dstm-check isolation FILE` can be timed on it.
 
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -14,10 +17,25 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace {
 
 using namespace dstm::check;
+
+void write_history(const std::filesystem::path& path, std::uint64_t transactions) {
+  history_generator_options o;
+  o.kind = workload::list_append;
+  o.transactions = transactions;
+  o.processes = 5;
+  o.min_ops_per_txn = o.max_ops_per_txn = 4;
+  o.active_keys = 8;
+  o.writes_per_key = 16;
+  history_generator gen(o, 20240501);
+  std::ofstream out(path, std::ios::binary);
+  generated_event e;
+  while (gen.next(e)) write_generated_event(out, e, o.kind);
+}
 
 struct temp_history {
   std::filesystem::path path;
@@ -25,17 +43,7 @@ struct temp_history {
     path =
         std::filesystem::temp_directory_path() / ("dstm_iso_bench_" + std::to_string(::getpid()) +
                                                   "_" + std::to_string(transactions) + ".jsonl");
-    history_generator_options o;
-    o.kind = workload::list_append;
-    o.transactions = transactions;
-    o.processes = 5;
-    o.min_ops_per_txn = o.max_ops_per_txn = 4;
-    o.active_keys = 8;
-    o.writes_per_key = 16;
-    history_generator gen(o, 20240501);
-    std::ofstream out(path, std::ios::binary);
-    generated_event e;
-    while (gen.next(e)) write_generated_event(out, e, o.kind);
+    write_history(path, transactions);
   }
   ~temp_history() { std::filesystem::remove(path); }
 };
@@ -112,4 +120,15 @@ BENCHMARK(check_only)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc >= 3 && std::string_view(argv[1]) == "--write-history") {
+    const std::uint64_t n = argc >= 4 ? std::stoull(argv[3]) : 1'000'000;
+    write_history(argv[2], n);
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
