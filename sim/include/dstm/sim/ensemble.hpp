@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -530,12 +531,22 @@ class ensemble {
     if (c.state == session_state::closed) return;
     const bool was_live =
         c.state == session_state::connected || c.state == session_state::connecting;
-    if (was_live && c.conn != 0 && wait && world_.in_thread()) {
+    // Not while the calling thread unwinds (an exception, or the world cancelling it): a
+    // destructor that closes a session must not block, and a thread switch with an exception
+    // in flight would share the C++ runtime's per-OS-thread exception state with other threads.
+    if (was_live && c.conn != 0 && wait && world_.in_thread() && std::uncaught_exceptions() == 0) {
       detail::request r;
       r.kind = detail::req_kind::close;
       r.xid = c.next_xid++;
       detail::call one;
       c.inflight.emplace(r.xid, &one);
+      // `one` lives on this thread's stack: unregister it also when the world unwinds the
+      // thread from `block()`, or a later fail_all (the coordinator's destructor) writes to it.
+      struct forget {
+        detail::client_state& c;
+        std::uint64_t xid;
+        ~forget() { c.inflight.erase(xid); }
+      } cleanup{c, r.xid};
       send_request(c, r);
       // The close either completes or the connection drops; either way the session is ours no
       // more. Bound the wait so a close never hangs a run.
@@ -545,7 +556,6 @@ class ensemble {
         world_.block();
         if (!one.done) break;
       }
-      c.inflight.erase(r.xid);
     } else if (was_live && c.conn != 0) {
       detail::request r;
       r.kind = detail::req_kind::close;
