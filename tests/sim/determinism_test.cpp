@@ -128,7 +128,8 @@ TEST(SimRunner, PlantedStaleReadsAreCaughtAndTheReplayCommandReproducesThem) {
 TEST(SimRunner, UsageErrorsAndHistoryFile) {
   std::string out;
   EXPECT_EQ(cli({"--workload", "nope", "--seed", "1"}, out), 2);
-  EXPECT_NE(out.find("known: register, sequential"), std::string::npos) << out;
+  EXPECT_NE(out.find("known: bank, counter, register, sequential, write-skew"), std::string::npos)
+      << out;
   EXPECT_EQ(cli({"--workload", "register"}, out), 2);
   EXPECT_EQ(cli({"--workload", "register", "--seeds", "5:5"}, out), 2);
   EXPECT_EQ(cli({"--workload", "register", "--seed", "1", "--faults", "mild"}, out), 2);

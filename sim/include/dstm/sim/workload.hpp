@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "dstm/check/history.hpp"
+#include "dstm/client.hpp"
 #include "dstm/sim/faults.hpp"
 #include "dstm/sim/random.hpp"
 #include "dstm/sim/world.hpp"
@@ -31,6 +32,10 @@ struct workload_config {
   int servers = 3;  ///< ensemble size
   fault_config faults = fault_config::none();
   bool record_history = true;  ///< keep the history in the result (for --history)
+  /// Isolation of the STM workloads' transactions (`dstm-sim --isolation`).
+  dstm::isolation isolation = dstm::isolation::serializable;
+  /// STM workloads `ensure` the refs they read but do not write (`dstm-sim --ensure`).
+  bool ensure = false;
   /// Workload-specific switches (`dstm-sim --param K=V`), e.g. planted bugs that prove a
   /// checker can fail: `register.reads=plain` reads without `sync` (stale follower reads).
   std::map<std::string, std::string> params;
