@@ -4,14 +4,20 @@
 /// workloads) can call it: `run_cli(args, registry, out, err)` returns the exit code.
 ///
 ///     dstm-sim --workload W --seed N [--clients C] [--ops N] [--servers S]
-///              [--faults none|standard|harsh] [--history FILE]
+///              [--faults none|standard|harsh] [--isolation serializable|snapshot] [--ensure]
+///              [--planted-bug NAME] [--param K=V]... [--history FILE]
 ///     dstm-sim --workload W --seeds A:B ...      (A inclusive, B exclusive)
+///     dstm-sim --planted-bug list                (the planted bugs' names, one per line)
 ///
 /// One line per seed, exactly
 ///     seed=N workload=W ops=O faults=F anomalies=K trace=<16 hex digits>
 /// preceded, for a failing seed, by the checker's explanation and the command that replays it.
 /// A sweep ends with a summary line. Exit codes: 0 clean, 1 anomalies (or a run that threw),
 /// 2 bad usage.
+///
+/// `--planted-bug NAME` activates one of <dstm/testing/planted.hpp>'s defects for the runs (and
+/// turns it off again before returning): the process-wide switch makes `run_cli` itself
+/// unsuitable for concurrent use while one is planted.
 
 #include <charconv>
 #include <cstdint>
@@ -26,8 +32,10 @@
 #include <vector>
 
 #include "dstm/check/history.hpp"
+#include "dstm/client.hpp"
 #include "dstm/sim/faults.hpp"
 #include "dstm/sim/workload.hpp"
+#include "dstm/testing/planted.hpp"
 
 namespace dstm::sim {
 
@@ -54,8 +62,15 @@ inline void print_usage(std::ostream& out, const workload_registry& registry) {
          "  --ops N             operations over all clients (default 200)\n"
          "  --servers S         servers in the ensemble (default 3)\n"
          "  --faults F          none | standard | harsh (default none)\n"
+         "  --isolation L       serializable | snapshot: the STM workloads' transactions\n"
+         "                      (default serializable)\n"
+         "  --ensure            STM workloads ensure the refs they read but do not write\n"
+         "                      (write-skew: snapshot isolation's cure for write skew)\n"
+         "  --planted-bug B     run with a deliberate engine defect (proof that the checks\n"
+         "                      can fail); --planted-bug list prints their names\n"
          "  --param K=V         a workload switch (repeatable), e.g. register.reads=plain\n"
-         "                      (a planted bug: reads without sync)\n"
+         "                      (a planted bug: reads without sync), counter.op=alter,\n"
+         "                      bank.accounts=N, counter.refs=N, write-skew.initial=N\n"
          "  --history FILE      write the history as JSON lines (one seed: FILE; a sweep:\n"
          "                      FILE.<seed> for each failing seed)\n"
          "  --help              this text\n"
@@ -83,6 +98,7 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
   std::string workload, history_file, faults_name = "none";
   std::optional<std::uint64_t> first, last;  // [first, last)
   bool sweep = false;
+  auto planted = dstm::testing::planted_bug::none;
   auto usage_error = [&](const std::string& what) {
     err << "dstm-sim: " << what << "\n(try dstm-sim --help)\n";
     return 2;
@@ -92,6 +108,10 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
     if (a == "--help" || a == "-h") {
       detail::print_usage(out, registry);
       return 0;
+    }
+    if (a == "--ensure") {
+      cfg.ensure = true;
+      continue;
     }
     if (i + 1 >= args.size()) return usage_error("missing value after " + a);
     const std::string& v = args[++i];
@@ -124,6 +144,28 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
       if (!f) return usage_error("--faults must be none, standard or harsh, got '" + v + "'");
       cfg.faults = *f;
       faults_name = v;
+    } else if (a == "--isolation") {
+      if (v == "serializable") {
+        cfg.isolation = dstm::isolation::serializable;
+      } else if (v == "snapshot") {
+        cfg.isolation = dstm::isolation::snapshot;
+      } else {
+        return usage_error("--isolation must be serializable or snapshot, got '" + v + "'");
+      }
+    } else if (a == "--planted-bug") {
+      if (v == "list") {
+        for (const auto& [bug, name] : dstm::testing::planted_bugs) out << name << '\n';
+        out.flush();
+        return 0;
+      }
+      const auto bug = dstm::testing::planted_bug_named(v);
+      if (!bug) {
+        std::string known;
+        for (const auto& [b, name] : dstm::testing::planted_bugs)
+          known += (known.empty() ? "" : ", ") + std::string(name);
+        return usage_error("no planted bug '" + v + "' (known: " + known + ")");
+      }
+      planted = *bug;
     } else if (a == "--history") {
       history_file = v;
     } else if (a == "--param") {
@@ -143,9 +185,16 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
     return usage_error("no workload '" + workload + "' (known: " + known + ")");
   }
   if (!first) return usage_error("--seed N or --seeds A:B is required");
+  if (planted != dstm::testing::planted_bug::none && !dstm::testing::planted_bugs_compiled) {
+    return usage_error("--planted-bug: this build has no planted bugs (DSTM_PLANTED_BUGS)");
+  }
   cfg.record_history = !history_file.empty();
 
-  std::string params;
+  std::string params = " --isolation ";
+  params += cfg.isolation == dstm::isolation::snapshot ? "snapshot" : "serializable";
+  if (cfg.ensure) params += " --ensure";
+  if (planted != dstm::testing::planted_bug::none)
+    params += " --planted-bug " + std::string(dstm::testing::planted_bug_name(planted));
   for (const auto& [k, v] : cfg.params) params += " --param " + k + "=" + v;
   auto replay = [&](std::uint64_t seed) {
     return program + " --workload " + workload + " --seed " + std::to_string(seed) + " --clients " +
@@ -153,6 +202,9 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
            std::to_string(cfg.servers) + " --faults " + faults_name + params;
   };
   std::uint64_t failed = 0, runs = 0;
+  // Planted for the runs only; also cleared when a run throws something unexpected.
+  std::optional<dstm::testing::scoped_plant> plant;
+  if (planted != dstm::testing::planted_bug::none) plant.emplace(planted);
   for (std::uint64_t seed = *first; seed < *last; ++seed) {
     ++runs;
     cfg.seed = seed;
@@ -181,6 +233,7 @@ inline int run_cli(std::span<const std::string> args, const workload_registry& r
         << " faults=" << faults_name << " anomalies=" << o.result.anomalies
         << " trace=" << format_trace(o.trace) << '\n';
   }
+  plant.reset();
   if (sweep) {
     out << "seeds=" << *first << ':' << *last << " runs=" << runs << " failed=" << failed << '\n';
   }
