@@ -48,14 +48,28 @@ class atom {
     return dosync(owner(), [&](txn& tx) { return tx.ref_set(ref_, v); });
   }
 
-  /// Sets the value to `desired` if it equals `expected`; true if it did.
+  /// Sets the value to `desired` if it equals `expected`; true if it did. Linearizable either
+  /// way: a success is a versioned commit, and a compare that fails against this client's
+  /// cached view is confirmed against the latest value (`deref_latest`, two round trips) before
+  /// `false` is returned — if the cache was merely behind, the compare runs again.
   bool compare_and_set(const T& expected, T desired) {
-    return dosync(owner(), [&](txn& tx) {
-      if (!(tx.deref(ref_) == expected)) return false;
-      tx.ref_set(ref_, desired);
-      return true;
-    });
+    const int attempts = owner()->options().max_retries + 1;
+    for (int attempt = 1;; ++attempt) {
+      const bool set = dosync(owner(), [&](txn& tx) {
+        if (!(tx.deref(ref_) == expected)) return false;
+        tx.ref_set(ref_, desired);
+        return true;
+      });
+      if (set || !(ref_.deref_latest() == expected)) return set;
+      if (attempt >= attempts) {
+        throw error(make_error_code(errc::retry_limit_exceeded),
+                    "compare_and_set of " + path() + ": the value kept changing");
+      }
+    }
   }
+
+  /// The latest value, as a linearizable read (see `ref::deref_latest`).
+  T deref_latest() const { return ref_.deref_latest(); }
 
   void set_validator(std::function<bool(const T&)> pred) { ref_.set_validator(std::move(pred)); }
   template <class F>

@@ -348,6 +348,21 @@ class client : public std::enable_shared_from_this<client> {
     }
   }
 
+  /// Reads `path` as of now: a `sync` then a read (two round trips), so the value is at least as
+  /// new as every write that completed before the call — a linearizable read, where `read`
+  /// returns the session's view, which may lag other sessions' commits. Caches the result.
+  std::shared_ptr<const detail::cached_value> read_latest(const std::string& path) {
+    for (int attempt = 1;; ++attempt) {
+      auto s = session();
+      std::error_code ec;
+      ++metrics_.round_trips;
+      s->sync(path, ec);
+      if (!ec) return fetch(path);
+      if (!session_lost(s, ec) || attempt >= options_.outcome_attempts)
+        throw coordinator_error(ec, "sync " + path);
+    }
+  }
+
   /// Caches the results of a pipelined re-read (after a commit re-arms its watches).
   void store_reads(std::span<const std::string> paths, std::vector<get_result>& reads,
                    std::uint64_t incarnation) {
@@ -442,6 +457,8 @@ class client : public std::enable_shared_from_this<client> {
           l.sequence = parse_sequence(n.data);
           return;
         }
+        // The lost create was not applied after all: create it again.
+        if (ec == coordinator_errc::no_node && attempt < options_.outcome_attempts) continue;
       }
       const bool transient = session_lost(s, ec) || outcome_unknown(ec);
       if (!transient || attempt >= options_.outcome_attempts) {

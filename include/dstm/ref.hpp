@@ -307,7 +307,8 @@ class ref {
   }
 
   /// Connects to the existing ref at `path` without changing it. Throws coordinator_error
-  /// (no_node) when it does not exist. A local ref starts as `T{}`.
+  /// (no_node) when it does not exist — checked against the latest state (a `sync`), so a ref
+  /// just created through another server is found. A local ref starts as `T{}`.
   ref(std::shared_ptr<client> c, std::string path)
     requires(storage_type::kind != storage_kind::external)
       : state_(std::make_shared<state_type>(std::move(c), std::move(path))) {
@@ -345,6 +346,21 @@ class ref {
   /// The current value: a read-only transaction (no round trip on a warm cache).
   T deref() const {
     return dosync(state_->owner(), [this](txn& tx) { return tx.deref(*this); });
+  }
+
+  /// The latest committed value, as a linearizable read: at least as new as every commit that
+  /// completed (anywhere) before the call. Costs two round trips (a `sync`, then a read), where
+  /// `deref()` serves this client's cached view, which is consistent but may lag other
+  /// clients' commits by the time their watch events take to arrive. A local ref's value is
+  /// always the latest.
+  T deref_latest() const {
+    if constexpr (storage_type::kind == storage_kind::local) {
+      return deref();
+    } else {
+      auto& c = *state_->owner();
+      auto read = c.read_latest(path());
+      return *std::static_pointer_cast<const T>(detail::load_value(c, *state_, read));
+    }
   }
 
   const std::string& path() const noexcept { return state_->path(); }
@@ -394,7 +410,15 @@ class ref {
 
   void connect_existing() {
     auto& c = *state_->owner();
-    auto read = c.read(state_->path());
+    std::shared_ptr<const detail::cached_value> read;
+    try {
+      read = c.read(state_->path());
+    } catch (const coordinator_error& e) {
+      // This session's server may lag behind the one that created the ref: only the latest
+      // state may say it does not exist.
+      if (e.code() != coordinator_errc::no_node) throw;
+      read = c.read_latest(state_->path());
+    }
     detail::load_value(c, *state_, read);  // rejects a foreign node
   }
 
