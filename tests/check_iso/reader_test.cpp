@@ -105,6 +105,63 @@ TEST(json_cursor, rejects_malformed_values) {
   }
 }
 
+TEST(json_cursor, keeps_valid_utf8_and_rejects_invalid_utf8_with_its_column) {
+  std::string scratch;
+  json_cursor ok("\"\xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
+  EXPECT_EQ(ok.string(scratch), "\xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_TRUE(ok.at_end());
+  // A stray continuation byte, a truncated sequence, an overlong '/', an encoded surrogate.
+  for (const char* bad : {"\"ab\x80\"", "\"ab\xC3\"", "\"ab\xC0\xAF\"", "\"ab\xED\xA0\x80\""}) {
+    json_cursor c(bad);
+    try {
+      c.string(scratch);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const json_syntax_error& e) {
+      EXPECT_EQ(e.column(), 4u) << bad;
+      EXPECT_STREQ(e.what(), "invalid UTF-8 in a string");
+    }
+  }
+}
+
+TEST(json_cursor, follows_the_number_grammar) {
+  for (const char* good : {"0", "-0", "12", "-3.25", "1e5", "1E+5", "2.5e-3", "-0.0"}) {
+    json_cursor c(good);
+    EXPECT_EQ(c.number().text, good);
+    EXPECT_TRUE(c.at_end()) << good;
+  }
+  json_cursor integral("42 1.0");
+  EXPECT_TRUE(integral.number().integral);
+  EXPECT_FALSE(integral.number().integral);
+  for (const char* bad : {"01", "-", "1.", "1e", "1e+", ".5", "-01"}) {
+    json_cursor c(bad);
+    EXPECT_THROW(c.number(), json_syntax_error) << bad;
+    json_cursor i(bad);
+    EXPECT_THROW(i.integer(), json_syntax_error) << bad;
+  }
+}
+
+TEST(json_cursor, rejects_bad_escapes_and_control_characters) {
+  std::string scratch;
+  for (const char* bad :
+       {"\"\\ud83d\"", "\"\\ude00\"", "\"\\u12\"", "\"\\u12G4\"", "\"a\tb\"", "\"abc"}) {
+    json_cursor c(bad);
+    EXPECT_THROW(c.string(scratch), json_syntax_error) << bad;
+  }
+}
+
+TEST(line_reader, reads_text_in_memory_and_ends_each_line_with_a_nul) {
+  const std::string text = "first\r\n\nthird line\nlast";
+  line_reader reader(std::string_view(text), 64);
+  std::vector<std::string> lines;
+  std::string_view line;
+  while (reader.next(line)) {
+    EXPECT_EQ(line.data()[line.size()], '\0');
+    lines.emplace_back(line);
+  }
+  EXPECT_EQ(lines, (std::vector<std::string>{"first", "", "third line", "last"}));
+  EXPECT_EQ(reader.line_number(), 4u);
+}
+
 // The reason (and line) of a history that cannot be read.
 std::string error_of(const std::string& history, workload w = workload::list_append) {
   try {
@@ -192,6 +249,64 @@ TEST(history_parser, accepts_value_before_f_and_blank_lines) {
   EXPECT_EQ(t.txns()[0].invoke_line, 2u);
   EXPECT_EQ(t.txns()[0].complete_line, 4u);
   EXPECT_EQ(t.txns()[0].status, txn_status::ok);
+}
+
+TEST(history_parser, decodes_escaped_and_unicode_keys) {
+  // "\u0078" is "x", and "\u00e9" is "é" written in UTF-8: the same keys either way.
+  const std::string h = txn(0, R"([["append", "x", 1], ["append", "\u00e9", 2]])",
+                            R"([["append", "\u0078", 1], ["append", "é", 2]])") +
+                        txn(1, R"([["r", "k\"e\\y\n", null], ["append", "k\"e\\y\n", 5]])",
+                            R"([["r", "k\u0022e\u005cy\u000a", []], ["append", "k\"e\\y\n", 5]])");
+  const transaction_history t = parse_transaction_history(h, workload::list_append);
+  EXPECT_EQ(t.key_count(), 3u);
+  EXPECT_EQ(t.key_name(t.ops(0)[0].key), "x");
+  EXPECT_EQ(t.key_name(t.ops(0)[1].key), "\xC3\xA9");
+  EXPECT_EQ(t.key_name(t.ops(1)[0].key), "k\"e\\y\n");
+  EXPECT_EQ(t.ops(1)[0].key, t.ops(1)[1].key);
+}
+
+TEST(history_parser, accepts_any_whitespace_and_escaped_field_names) {
+  const std::string h =
+      "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",\"x\",1]]}\r\n"
+      "\t{ \"\\u0070rocess\" : 0 ,\t\"type\" :\"o\\u006b\", \"f\": \"t\\u0078n\" ,"
+      " \"value\" : [ [ \"append\" , \"x\" , 1 ] ] }  \r\n";
+  const transaction_history t = parse_transaction_history(h, workload::list_append);
+  ASSERT_EQ(t.txns().size(), 1u);
+  EXPECT_EQ(t.txns()[0].status, txn_status::ok);
+  EXPECT_EQ(t.txns()[0].complete_line, 2u);
+}
+
+TEST(history_parser, keeps_integer_and_string_keys_apart) {
+  const std::string h = txn(0, R"([["append", 1, 1], ["append", "1", 1], ["append", -7, 1]])") +
+                        txn(1, R"([["append", 9223372036854775807, 1]])");
+  const transaction_history t = parse_transaction_history(h, workload::list_append);
+  EXPECT_EQ(t.key_count(), 4u);
+  EXPECT_NE(t.ops(0)[0].key, t.ops(0)[1].key);
+  EXPECT_EQ(t.key_name(t.ops(0)[0].key), "1");
+  EXPECT_EQ(t.key_name(t.ops(0)[2].key), "-7");
+  EXPECT_EQ(t.key_name(t.ops(1)[0].key), "9223372036854775807");
+}
+
+TEST(history_parser, names_the_line_and_column_of_malformed_lines) {
+  const std::string ok_txn = txn(0, R"([["append", "x", 1]])");
+  // Line 4 (after a blank line): a key with a stray UTF-8 continuation byte.
+  EXPECT_EQ(error_of(ok_txn + "\n" + event(1, "invoke", "[[\"append\", \"a\x80\", 1]]")),
+            "line 4: column 69: invalid UTF-8 in a string");
+  EXPECT_EQ(error_of(ok_txn + "\r\n" + event(1, "invoke", R"([["append", "a\q", 1]])")),
+            "line 4: column 69: invalid escape in a string");
+  EXPECT_EQ(error_of(event(1, "invoke", R"([["append", 01, 1]])")),
+            "line 1: column 67: a number with a leading zero");
+  EXPECT_EQ(error_of(event(1, "invoke", R"([["append", "x", 1],]])")),
+            "line 1: column 75: expected a micro-op such as [\"r\", \"x\", null]");
+  EXPECT_EQ(error_of(event(1, "invoke", R"([["append", "x", 1]])") +
+                     event(1, "ok", R"([["r", "x", [1 2]]])")),
+            "line 2: column 66: expected ',' or ']' in a read's list");
+  EXPECT_EQ(error_of(ok_txn + R"({"process": 0, "type": "invoke"} x)"),
+            "line 3: column 34: unexpected characters after the event object");
+  EXPECT_EQ(
+      error_of(ok_txn +
+               R"({"process": 0, "type": "invoke", "f": "txn", "value": [["append", 1.5e3, 1]]})"),
+      "line 3: column 67: expected an integer, found a fractional number");
 }
 
 TEST(history_parser, stream_and_string_readers_agree) {

@@ -25,8 +25,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <istream>
-#include <iterator>
-#include <limits>
 #include <mutex>
 #include <ostream>
 #include <string>
@@ -139,77 +137,6 @@ class pairing_validator {
   std::unordered_map<std::int64_t, process_state> processes_;
 };
 
-inline std::string json_type_word(const nlohmann::json& j) {
-  if (j.is_number()) return "the number " + j.dump();
-  if (j.is_string()) return "the string " + j.dump();
-  return std::string(j.type_name());
-}
-
-inline std::int64_t integer_field(const nlohmann::json& object, const char* name,
-                                  std::size_t line) {
-  const auto& j = object.at(name);
-  if (j.is_number_integer()) {
-    if (j.is_number_unsigned() &&
-        j.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      throw history_error(line, std::string("field \"") + name + "\" is out of range");
-    return j.get<std::int64_t>();
-  }
-  throw history_error(line, std::string("field \"") + name + "\" must be an integer, found " +
-                                json_type_word(j));
-}
-
-/// The slow, complete path: nlohmann parses the line; the event's fields are checked one by
-/// one, with an error that names the field.
-inline event event_from_json_line(std::string_view line_text, std::size_t line) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    // nlohmann words it "[json.exception.parse_error.101] parse error at line 1, column 5: ...";
-    // the line is ours to name, the column is worth keeping.
-    std::string why = e.what();
-    if (auto at = why.find("column "); at != std::string::npos) why = why.substr(at);
-    throw history_error(line, "invalid JSON: " + why);
-  }
-  if (!j.is_object())
-    throw history_error(line, "expected a JSON object, found " + json_type_word(j));
-  for (const char* required : {"process", "type", "f"})
-    if (!j.contains(required))
-      throw history_error(line, std::string("missing field \"") + required + "\"");
-  event e;
-  e.process = integer_field(j, "process", line);
-  const auto& type = j["type"];
-  if (!type.is_string())
-    throw history_error(line, "field \"type\" must be a string, found " + json_type_word(type));
-  const auto& t = type.get_ref<const std::string&>();
-  if (t == "invoke") e.type = event_type::invoke;
-  else if (t == "ok") e.type = event_type::ok;
-  else if (t == "fail") e.type = event_type::fail;
-  else if (t == "info") e.type = event_type::info;
-  else
-    throw history_error(line, "field \"type\" must be invoke, ok, fail or info, found \"" + t +
-                                  "\"");
-  const auto& f = j["f"];
-  if (!f.is_string() || f.get_ref<const std::string&>().empty())
-    throw history_error(line, "field \"f\" must be a non-empty string, found " +
-                                  json_type_word(f));
-  e.f = f.get<std::string>();
-  if (auto k = j.find("key"); k != j.end()) {
-    // Jepsen's independent keys are often integers: accept them, named by their decimal form.
-    if (k->is_string()) e.key = k->get<std::string>();
-    else if (k->is_number_integer()) e.key = k->dump();
-    else if (!k->is_null())
-      throw history_error(line, "field \"key\" must be a string or an integer, found " +
-                                    json_type_word(*k));
-  }
-  if (auto v = j.find("value"); v != j.end()) e.value = std::move(*v);
-  if (j.contains("time")) {
-    e.time = integer_field(j, "time", line);
-    if (e.time < 0) throw history_error(line, "field \"time\" must not be negative");
-  }
-  return e;
-}
-
 inline void write_json_value(std::string& out, const nlohmann::json& j) {
   if (j.is_array()) {
     out += '[';
@@ -238,49 +165,54 @@ inline void write_json_value(std::string& out, const nlohmann::json& j) {
 
 }  // namespace detail::hist
 
-/// Parses a history from JSON-lines text. Blank lines are allowed only at the end, so that the
-/// line numbers in errors and in the checkers' explanations are the event's index + 1.
-/// Throws `history_error` ("line N: reason") for malformed JSON, a missing or mistyped field,
-/// or an event that breaks the pairing rules (see the file comment).
-inline history parse_history(std::string_view text) {
+namespace detail::hist {
+
+/// Reads every line of `lines` as an event (see `parse_history`).
+inline history read_lines(line_reader& lines, std::size_t expected_events) {
   history h;
-  h.reserve(text.size() / 56);  // a typical event line is 55-70 bytes
-  detail::hist::pairing_validator validator;
-  std::size_t line = 0;
+  h.reserve(expected_events);
+  pairing_validator validator;
+  history_line_reader reader;
+  raw_event raw;
+  line_error error;
   std::size_t blank_line = 0;  // first blank line not yet followed by an event
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line_text = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    ++line;
-    if (line_text.find_first_not_of(" \t\r") == std::string_view::npos) {
+  std::string_view text;
+  while (lines.next(text)) {
+    const std::size_t line = lines.line_number();
+    if (text.find_first_not_of(" \t\r") == std::string_view::npos) {
       if (blank_line == 0) blank_line = line;
       continue;
     }
     if (blank_line != 0)
-      throw history_error(blank_line, "blank line inside the history (only trailing ones are "
-                                      "allowed)");
-    detail::hist::raw_event raw;
-    detail::hist::history_line_reader reader(line_text);
-    if (reader.read(raw)) {
-      h.push_back(event{raw.process, static_cast<event_type>(raw.type), std::move(raw.f),
-                        std::move(raw.key), std::move(raw.value), raw.time});
-    } else {
-      h.push_back(detail::hist::event_from_json_line(line_text, line));
-    }
+      throw history_error(blank_line,
+                          "blank line inside the history (only trailing ones are "
+                          "allowed)");
+    if (!reader.read(text, raw, error)) throw history_error(line, std::move(error.reason));
+    h.push_back(event{raw.process, static_cast<event_type>(raw.type), std::move(raw.f),
+                      std::move(raw.key), std::move(raw.value), raw.time});
     validator.next(h.back(), line);
   }
   return h;
 }
 
+}  // namespace detail::hist
+
+/// Parses a history from JSON-lines text. Blank lines are allowed only at the end, so that the
+/// line numbers in errors and in the checkers' explanations are the event's index + 1.
+/// Throws `history_error` ("line N: reason") for malformed JSON, a missing or mistyped field,
+/// or an event that breaks the pairing rules (see the file comment).
+inline history parse_history(std::string_view text) {
+  detail::line_reader lines(text);
+  return detail::hist::read_lines(lines, text.size() / 56);  // a typical event is 55-70 bytes
+}
+
 /// Reads a whole history from `in` (see `parse_history`). Throws `history_error` for bad
 /// content; a stream that fails before its end throws `history_error` with line 0.
 inline history read_history(std::istream& in) {
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  detail::line_reader lines(in);
+  history h = detail::hist::read_lines(lines, 0);
   if (in.bad()) throw history_error(0, "read error");
-  return parse_history(text);
+  return h;
 }
 
 /// One event as a line of the format (without the newline): keys in the order process, type,

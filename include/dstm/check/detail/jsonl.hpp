@@ -1,18 +1,30 @@
 #pragma once
 /// \file
-/// A fast reader for JSON-lines files: `line_reader` hands out one line at a time from large
-/// blocks of an `std::istream`, and `json_cursor` is a pull parser over one line's text. Neither
-/// allocates per value: strings come back as views into the line (decoded into a caller's scratch
-/// buffer only when they contain escapes), integers are parsed in place.
+/// The one JSON-lines reader of the history checkers: `line_reader` hands out one line at a time
+/// from large blocks of an `std::istream` or of text in memory, and `json_cursor` is a pull parser
+/// over one line. Both the operation histories of the linearizability checker and the transaction
+/// histories of the isolation checker are read with them.
 ///
-/// This is the hot path of the history checkers (millions of lines), which is why it does not
-/// build a DOM: callers walk the object and keep only what they need, skipping the rest with
-/// `skip_value()`.
+/// Nothing is allocated per value: strings come back as views into the line (decoded into a
+/// caller's scratch buffer only when they contain escapes), numbers are parsed in place, and
+/// callers walk an object keeping only what they need, skipping the rest with `skip_value()`.
+/// This is the hot path of the checkers (millions of lines), hence two choices:
+///
+/// - A line is followed by a '\0' (the line reader writes one over the line's '\n'), so the
+///   scanning loops test one character per step and no bounds: '\0' stops every loop.
+/// - Whitespace is skipped after each token rather than before, so looking at the next
+///   character is a load, and every token is passed over once.
+///
+/// The grammar is strict JSON (RFC 8259): no leading zeros, no trailing commas, strings without
+/// control characters and in valid UTF-8, `\u` escapes with paired surrogates.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <istream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -22,8 +34,10 @@
 // otherwise keep some out of line.
 #if defined(__GNUC__)
 #define DSTM_JSONL_INLINE [[gnu::always_inline]] inline
+#define DSTM_JSONL_COLD [[gnu::cold, gnu::noinline]]
 #else
 #define DSTM_JSONL_INLINE inline
+#define DSTM_JSONL_COLD
 #endif
 
 namespace dstm::check::detail {
@@ -39,29 +53,39 @@ class json_syntax_error : public std::runtime_error {
   std::size_t column_;
 };
 
-/// Splits an input stream into lines, reading it in large blocks.
+/// Splits an input stream, or text in memory, into lines, a large block at a time.
 ///
-/// A returned line excludes its '\n' (and a '\r' before it) and stays valid until the next call
-/// to `next`. A final line without a terminator is returned too. Not thread-safe.
+/// A returned line excludes its '\n' (and a '\r' before it), is followed by a '\0' (what
+/// `json_cursor` needs), and stays valid until the next call to `next`. A final line without a
+/// terminator is returned too. Not thread-safe.
 class line_reader {
  public:
-  explicit line_reader(std::istream& in, std::size_t block_size = std::size_t{1} << 20)
-      : in_(in), buffer_(block_size < 64 ? 64 : block_size) {}
+  /// Reads `in` to its end. `in.bad()` afterwards means a read error.
+  explicit line_reader(std::istream& in, std::size_t block_size = std::size_t{1} << 20) : in_(&in) {
+    allocate(block_size < 64 ? 64 : block_size);
+  }
+
+  /// Reads `text`, which must outlive the reader (it is copied a block at a time, since lines
+  /// need a terminator written after them).
+  explicit line_reader(std::string_view text, std::size_t block_size = std::size_t{1} << 20)
+      : text_(text) {
+    allocate(std::min(block_size < 64 ? 64 : block_size, std::max<std::size_t>(text.size(), 64)));
+  }
 
   /// Stores the next line in `line`; false at the end of the input.
   bool next(std::string_view& line) {
     for (;;) {
-      const char* first = buffer_.data() + begin_;
-      if (const void* nl = std::memchr(first, '\n', end_ - begin_)) {
-        const char* last = static_cast<const char*>(nl);
-        begin_ = static_cast<std::size_t>(last - buffer_.data()) + 1;
-        line = trim_cr(first, last);
+      char* first = buffer_.get() + begin_;
+      if (void* nl = std::memchr(first, '\n', end_ - begin_)) {
+        char* last = static_cast<char*>(nl);
+        begin_ = static_cast<std::size_t>(last - buffer_.get()) + 1;
+        line = terminate(first, last);
         ++line_number_;
         return true;
       }
       if (eof_) {
         if (begin_ == end_) return false;
-        line = trim_cr(first, buffer_.data() + end_);
+        line = terminate(first, buffer_.get() + end_);
         begin_ = end_;
         ++line_number_;
         return true;
@@ -74,64 +98,87 @@ class line_reader {
   std::uint64_t line_number() const noexcept { return line_number_; }
 
  private:
-  static std::string_view trim_cr(const char* first, const char* last) noexcept {
+  static std::string_view terminate(char* first, char* last) noexcept {
     if (last != first && last[-1] == '\r') --last;
+    *last = '\0';
     return {first, static_cast<std::size_t>(last - first)};
+  }
+
+  // Room for `capacity` bytes and the final line's '\0'; left uninitialized, being written
+  // before it is read.
+  void allocate(std::size_t capacity) {
+    std::unique_ptr<char[]> bigger(new char[capacity + 1]);
+    if (end_ > 0) std::memcpy(bigger.get(), buffer_.get(), end_);
+    buffer_ = std::move(bigger);
+    capacity_ = capacity;
   }
 
   void refill() {
     // Keep the unfinished line, growing the buffer only for lines longer than a block.
     const std::size_t pending = end_ - begin_;
     if (begin_ > 0) {
-      std::memmove(buffer_.data(), buffer_.data() + begin_, pending);
-    } else if (pending == buffer_.size()) {
-      buffer_.resize(buffer_.size() * 2);
+      std::memmove(buffer_.get(), buffer_.get() + begin_, pending);
+    } else if (pending == capacity_) {
+      allocate(capacity_ * 2);
     }
     begin_ = 0;
     end_ = pending;
-    in_.read(buffer_.data() + end_, static_cast<std::streamsize>(buffer_.size() - end_));
-    const auto got = static_cast<std::size_t>(in_.gcount());
+    const std::size_t room = capacity_ - end_;
+    std::size_t got = 0;
+    if (in_ != nullptr) {
+      in_->read(buffer_.get() + end_, static_cast<std::streamsize>(room));
+      got = static_cast<std::size_t>(in_->gcount());
+      if (got == 0 || !*in_) eof_ = true;
+    } else {
+      got = text_.copy(buffer_.get() + end_, room);
+      text_.remove_prefix(got);
+      if (text_.empty()) eof_ = true;
+    }
     end_ += got;
-    if (got == 0 || !in_) eof_ = true;
   }
 
-  std::istream& in_;
-  std::vector<char> buffer_;
+  std::istream* in_ = nullptr;
+  std::string_view text_;
+  std::unique_ptr<char[]> buffer_;
+  std::size_t capacity_ = 0;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   bool eof_ = false;
   std::uint64_t line_number_ = 0;
 };
 
+/// A number as it appears in the text, checked against JSON's grammar. `integral`: no fraction
+/// and no exponent (the value may still exceed 64 bits).
+struct json_number {
+  std::string_view text;
+  bool integral = true;
+};
+
 /// A pull parser over one JSON text (one line of a JSON-lines file).
 ///
-/// Every method skips leading whitespace first. Errors throw `json_syntax_error` naming what was
-/// expected; the cursor is unusable afterwards. The text must outlive the cursor.
+/// The text must be followed by a '\0' (as `line_reader`'s lines, string literals and
+/// `std::string::c_str()` are) and must outlive the cursor. After construction and after every
+/// call, the cursor stands on the next significant character. Errors throw `json_syntax_error`
+/// naming what was expected; the cursor is unusable afterwards.
 class json_cursor {
  public:
   explicit json_cursor(std::string_view text) noexcept
-      : p_(text.data()), begin_(text.data()), end_(text.data() + text.size()) {}
+      : p_(text.data()), begin_(text.data()), end_(text.data() + text.size()) {
+    skip_ws();
+  }
 
   /// True when only whitespace is left.
-  DSTM_JSONL_INLINE bool at_end() noexcept {
-    skip_ws();
-    return p_ == end_;
-  }
+  DSTM_JSONL_INLINE bool at_end() const noexcept { return p_ == end_; }
 
   /// The next significant character, or '\0' at the end.
-  DSTM_JSONL_INLINE char peek() noexcept {
-    skip_ws();
-    return p_ == end_ ? '\0' : *p_;
-  }
+  DSTM_JSONL_INLINE char peek() const noexcept { return *p_; }
 
   /// Consumes `c` if it is the next significant character.
   DSTM_JSONL_INLINE bool try_consume(char c) noexcept {
+    if (*p_ != c) return false;
+    ++p_;
     skip_ws();
-    if (p_ != end_ && *p_ == c) {
-      ++p_;
-      return true;
-    }
-    return false;
+    return true;
   }
 
   /// Consumes `c` or throws "expected <what>".
@@ -140,73 +187,155 @@ class json_cursor {
   }
 
   /// Consumes the literal `null` if it comes next.
-  DSTM_JSONL_INLINE bool try_null() noexcept {
-    skip_ws();
-    if (end_ - p_ >= 4 && std::memcmp(p_, "null", 4) == 0) {
-      p_ += 4;
-      return true;
-    }
-    return false;
-  }
+  DSTM_JSONL_INLINE bool try_null() noexcept { return try_literal("null"); }
 
-  /// Consumes `text` exactly (no escapes) if it comes next, e.g. `"\"append\""`.
+  /// Consumes `text` exactly (no escapes) if it comes next, e.g. `"\"append\""`. Meant for
+  /// tokens: a literal that is a prefix of a longer token matches that prefix.
   DSTM_JSONL_INLINE bool try_literal(std::string_view text) noexcept {
-    skip_ws();
-    if (static_cast<std::size_t>(end_ - p_) >= text.size() &&
-        std::memcmp(p_, text.data(), text.size()) == 0) {
-      p_ += text.size();
-      return true;
+    if (static_cast<std::size_t>(end_ - p_) < text.size() ||
+        std::memcmp(p_, text.data(), text.size()) != 0) {
+      return false;
     }
-    return false;
+    p_ += text.size();
+    skip_ws();
+    return true;
   }
 
   /// True if the next value is a number (which `integer()` may still reject as non-integral).
-  DSTM_JSONL_INLINE bool at_number() noexcept {
-    const char c = peek();
-    return c == '-' || (c >= '0' && c <= '9');
+  DSTM_JSONL_INLINE bool at_number() const noexcept {
+    const char c = *p_;
+    return c == '-' || is_digit(c);
   }
 
   /// Parses an integer that fits in 64 bits; rejects fractions, exponents and overflow.
   DSTM_JSONL_INLINE std::int64_t integer() {
-    skip_ws();
-    const char* start = p_;
     const char* p = p_;
-    bool negative = false;
-    if (p != end_ && *p == '-') {
-      negative = true;
-      ++p;
-    }
+    const bool negative = *p == '-';
+    p += negative;
     const char* digits = p;
+    // Up to 18 digits cannot overflow; longer runs wrap harmlessly and are parsed again below.
     std::uint64_t magnitude = 0;
-    // Up to 18 digits cannot overflow, so the common case needs no range check per digit.
-    while (p != end_ && static_cast<unsigned char>(*p - '0') < 10) {
-      magnitude = magnitude * 10 + static_cast<std::uint64_t>(*p - '0');
-      ++p;
-      if (p - digits > 18) return long_integer(start, negative);
-    }
-    if (p == digits) fail_at(start, "expected an integer");
-    if (p != end_ && (*p == '.' || *p == 'e' || *p == 'E')) {
-      fail_at(start, "expected an integer, found a fractional number");
+    while (is_digit(*p)) magnitude = magnitude * 10 + static_cast<std::uint64_t>(*p++ - '0');
+    const auto n = p - digits;
+    if (n == 0 || n > 18 || (*digits == '0' && n > 1) || *p == '.' || (*p | 0x20) == 'e') {
+      return integer_slow(negative);
     }
     p_ = p;
+    skip_ws();
     return negative ? -static_cast<std::int64_t>(magnitude) : static_cast<std::int64_t>(magnitude);
+  }
+
+  /// Parses the elements of an array of integers and its ']' (the caller has consumed the '['),
+  /// appending them to `out`; `what` completes "expected ',' or ']' in ..." in errors.
+  DSTM_JSONL_INLINE void integer_elements(std::vector<std::int64_t>& out, const char* what) {
+    if (try_consume(']')) return;
+    for (;;) {
+      out.push_back(integer());
+      const char c = *p_;
+      ++p_;
+      if (c == ',') {
+        skip_ws();
+        continue;
+      }
+      if (c == ']') {
+        skip_ws();
+        return;
+      }
+      --p_;
+      fail(std::string("expected ',' or ']' in ") + what);
+    }
   }
 
   /// Parses a string. The view points into the text when the string has no escapes, otherwise
   /// into `scratch` (decoded, UTF-8); either way it is valid until the next call using `scratch`.
   DSTM_JSONL_INLINE std::string_view string(std::string& scratch) {
-    skip_ws();
-    if (p_ == end_ || *p_ != '"') fail_expected("a string");
+    if (*p_ != '"') fail_expected("a string");
     const char* start = p_ + 1;
     const char* p = start;
-    while (p != end_ && static_cast<unsigned char>(*p) >= 0x20 && *p != '"' && *p != '\\') ++p;
-    p_ = p;
-    if (p != end_ && *p == '"') {
-      p_ = p + 1;
-      return {start, static_cast<std::size_t>(p - start)};
-    }
-    return escaped_string(start, scratch);
+    while (plain_char(*p)) ++p;
+    if (*p != '"') return string_slow(start, p, scratch);
+    p_ = p + 1;
+    skip_ws();
+    return {start, static_cast<std::size_t>(p - start)};
   }
+
+  /// An object's key and the ':' after it; the view is as for `string`.
+  DSTM_JSONL_INLINE std::string_view key(std::string& scratch) {
+    if (*p_ != '"') fail_expected("an object key (a string)");
+    const std::string_view k = string(scratch);
+    expect(':', "':' after an object key");
+    return k;
+  }
+
+  /// Parses a string and says which of `quoted` (names with their quotes, `"\"ok\""`) it is:
+  /// the index, or -1 with the string's text (as for `string`) in `text`. Each name is matched
+  /// as raw bytes first; a string with escapes is decoded and compared.
+  DSTM_JSONL_INLINE int string_of(std::initializer_list<std::string_view> quoted,
+                                  std::string& scratch, std::string_view& text) {
+    int i = 0;
+    for (std::string_view q : quoted) {
+      if (try_literal(q)) return i;
+      ++i;
+    }
+    text = string(scratch);
+    i = 0;
+    for (std::string_view q : quoted) {
+      if (text == q.substr(1, q.size() - 2)) return i;
+      ++i;
+    }
+    return -1;
+  }
+
+  /// An object's key, as `string_of` matches it against `quoted`, and the ':' after it.
+  DSTM_JSONL_INLINE int key_of(std::initializer_list<std::string_view> quoted,
+                               std::string& scratch) {
+    if (*p_ != '"') fail_expected("an object key (a string)");
+    std::string_view ignored;
+    const int i = string_of(quoted, scratch, ignored);
+    expect(':', "':' after an object key");
+    return i;
+  }
+
+  /// Parses any number, checking JSON's grammar; the caller converts the text.
+  json_number number() {
+    const char* start = p_;
+    const char* p = p_;
+    json_number out;
+    if (*p == '-') ++p;
+    if (!is_digit(*p)) fail_at(start, "expected a JSON value");
+    if (*p == '0' && is_digit(p[1])) fail_at(start, "a number with a leading zero");
+    while (is_digit(*p)) ++p;
+    if (*p == '.') {
+      out.integral = false;
+      if (!is_digit(*++p)) fail_at(p, "expected digits after '.'");
+      while (is_digit(*p)) ++p;
+    }
+    if (*p == 'e' || *p == 'E') {
+      out.integral = false;
+      ++p;
+      if (*p == '+' || *p == '-') ++p;
+      if (!is_digit(*p)) fail_at(p, "expected digits in an exponent");
+      while (is_digit(*p)) ++p;
+    }
+    out.text = std::string_view(start, static_cast<std::size_t>(p - start));
+    p_ = p;
+    skip_ws();
+    return out;
+  }
+
+  /// Consumes `true` or `false` if one comes next, storing it in `out`.
+  bool try_boolean(bool& out) noexcept {
+    if (try_literal("true")) {
+      out = true;
+      return true;
+    }
+    if (try_literal("false")) {
+      out = false;
+      return true;
+    }
+    return false;
+  }
+
   /// Skips one value of any type (nested arrays and objects included).
   void skip_value() {
     std::string scratch;
@@ -226,174 +355,154 @@ class json_cursor {
     throw json_syntax_error(column, reason);
   }
 
- private:
+  /// The deepest nesting `skip_value` (and readers building values) accept.
   static constexpr int max_depth = 256;
 
-  [[noreturn, gnu::cold, gnu::noinline]] void fail_expected(const char* what) const {
-    fail(std::string("expected ") + what);
+ private:
+  static constexpr bool is_digit(char c) noexcept {
+    return static_cast<unsigned char>(c - '0') < 10;
   }
 
-  [[noreturn, gnu::cold, gnu::noinline]] void fail_at(const char* where, const char* reason) {
-    p_ = where;
-    fail(reason);
+  // Printable ASCII other than '"' and '\\': what a string holds without the slow path.
+  static constexpr bool plain_char(char c) noexcept {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x80 && c != '"' && c != '\\';
   }
 
-  [[gnu::cold, gnu::noinline]] std::int64_t long_integer(const char* start, bool negative) {
-    p_ = start + (negative ? 1 : 0);
-    std::uint64_t magnitude = 0;
-    constexpr std::uint64_t limit = std::uint64_t{1} << 63;
-    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
-      const auto digit = static_cast<std::uint64_t>(*p_ - '0');
-      if (magnitude > (limit - digit) / 10) fail_at(start, "integer out of the 64-bit range");
-      magnitude = magnitude * 10 + digit;
-      ++p_;
-    }
-    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) {
-      fail_at(start, "expected an integer, found a fractional number");
-    }
-    if (!negative && magnitude == limit) fail_at(start, "integer out of the 64-bit range");
-    return negative ? static_cast<std::int64_t>(~magnitude + 1)
-                    : static_cast<std::int64_t>(magnitude);
-  }
-
-  [[gnu::cold, gnu::noinline]] std::string_view escaped_string(const char* start,
-                                                               std::string& scratch) {
-    if (p_ == end_) fail("unterminated string");
-    if (*p_ != '\\') fail("control character inside a string");
-    scratch.assign(start, p_);
-    while (p_ != end_ && *p_ != '"') {
-      const char c = *p_++;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character inside a string");
-      if (c != '\\') {
-        scratch.push_back(c);
-        continue;
-      }
-      if (p_ == end_) break;
-      switch (*p_++) {
-        case '"':
-          scratch.push_back('"');
-          break;
-        case '\\':
-          scratch.push_back('\\');
-          break;
-        case '/':
-          scratch.push_back('/');
-          break;
-        case 'b':
-          scratch.push_back('\b');
-          break;
-        case 'f':
-          scratch.push_back('\f');
-          break;
-        case 'n':
-          scratch.push_back('\n');
-          break;
-        case 'r':
-          scratch.push_back('\r');
-          break;
-        case 't':
-          scratch.push_back('\t');
-          break;
-        case 'u':
-          append_utf8(scratch, code_point());
-          break;
-        default:
-          --p_;
-          fail("invalid escape in a string");
-      }
-    }
-    if (p_ == end_) fail("unterminated string");
-    ++p_;
-    return scratch;
-  }
-
-  // Hot loops work on a local copy of the cursor: `p_` is a member and `*p_` a char, which may
-  // alias anything (p_ included), so the compiler would otherwise store p_ on every step.
   DSTM_JSONL_INLINE void skip_ws() noexcept {
+    // The usual separators are ", " and ": ": at most one space, which the first test takes.
     const char* p = p_;
-    while (p != end_ && static_cast<unsigned char>(*p) <= ' ' &&
+    if (*p == ' ') ++p;
+    while (static_cast<unsigned char>(*p) <= ' ' &&
            (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
       ++p;
     }
     p_ = p;
   }
 
-  void skip_value(std::string& scratch, int depth) {
-    if (depth > max_depth) fail("nesting deeper than 256 levels");
-    switch (peek()) {
-      case '"':
-        string(scratch);
-        return;
-      case '{':
-        ++p_;
-        if (try_consume('}')) return;
-        do {
-          string(scratch);
-          expect(':', "':' after an object key");
-          skip_value(scratch, depth + 1);
-        } while (try_consume(','));
-        expect('}', "',' or '}' in an object");
-        return;
-      case '[':
-        ++p_;
-        if (try_consume(']')) return;
-        do {
-          skip_value(scratch, depth + 1);
-        } while (try_consume(','));
-        expect(']', "',' or ']' in an array");
-        return;
-      case 't':
-        literal("true");
-        return;
-      case 'f':
-        literal("false");
-        return;
-      case 'n':
-        literal("null");
-        return;
-      default:
-        skip_number();
-        return;
-    }
+  DSTM_JSONL_COLD [[noreturn]] void fail_expected(const char* what) const {
+    fail(std::string("expected ") + what);
   }
 
-  void literal(const char* word) {
-    const std::size_t n = std::strlen(word);
-    if (static_cast<std::size_t>(end_ - p_) < n || std::memcmp(p_, word, n) != 0) {
-      fail("expected a JSON value");
-    }
-    p_ += n;
+  DSTM_JSONL_COLD [[noreturn]] void fail_at(const char* where, const char* reason) {
+    p_ = where;
+    fail(reason);
   }
 
-  void skip_number() {
+  DSTM_JSONL_COLD std::int64_t integer_slow(bool negative) {
     const char* start = p_;
-    if (p_ != end_ && *p_ == '-') ++p_;
-    const char* digits = p_;
-    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    if (p_ == digits) {
-      p_ = start;
-      fail("expected a JSON value");
+    const char* p = p_ + (negative ? 1 : 0);
+    if (!is_digit(*p)) fail_at(start, "expected an integer");
+    if (*p == '0' && is_digit(p[1])) fail_at(start, "a number with a leading zero");
+    std::uint64_t magnitude = 0;
+    constexpr std::uint64_t limit = std::uint64_t{1} << 63;
+    while (is_digit(*p)) {
+      const auto digit = static_cast<std::uint64_t>(*p - '0');
+      if (magnitude > (limit - digit) / 10) fail_at(start, "integer out of the 64-bit range");
+      magnitude = magnitude * 10 + digit;
+      ++p;
     }
-    if (p_ != end_ && *p_ == '.') {
-      ++p_;
-      const char* frac = p_;
-      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-      if (p_ == frac) fail("expected digits after '.'");
+    if (*p == '.' || *p == 'e' || *p == 'E') {
+      fail_at(start, "expected an integer, found a fractional number");
     }
-    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
-      ++p_;
-      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      const char* exp = p_;
-      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-      if (p_ == exp) fail("expected digits in an exponent");
-    }
+    if (!negative && magnitude == limit) fail_at(start, "integer out of the 64-bit range");
+    p_ = p;
+    skip_ws();
+    return negative ? static_cast<std::int64_t>(~magnitude + 1)
+                    : static_cast<std::int64_t>(magnitude);
   }
 
-  std::uint32_t hex4() {
-    if (end_ - p_ < 4) fail("truncated \\u escape");
+  // The rest of a string from `p` (inside it, after `start`): escapes, UTF-8 checks, errors.
+  DSTM_JSONL_COLD std::string_view string_slow(const char* start, const char* p,
+                                               std::string& scratch) {
+    bool escaped = false;
+    for (;;) {
+      const auto c = static_cast<unsigned char>(*p);
+      if (c == '"') break;
+      if (c == '\\') {
+        if (!escaped) scratch.assign(start, p);
+        escaped = true;
+        p = unescape(p, scratch);
+        continue;
+      }
+      if (c < 0x20) {
+        if (p == end_) fail_at(start - 1, "unterminated string");
+        fail_at(p, "control character inside a string");
+      }
+      const char* next = c < 0x80 ? p + 1 : utf8_sequence(p);
+      if (escaped) scratch.append(p, next);
+      p = next;
+    }
+    const std::string_view out = escaped
+                                     ? std::string_view(scratch)
+                                     : std::string_view(start, static_cast<std::size_t>(p - start));
+    p_ = p + 1;
+    skip_ws();
+    return out;
+  }
+
+  // One UTF-8 encoded character at `p` (non-ASCII lead byte); returns the byte after it.
+  // Rejects overlong forms, surrogates and code points above U+10FFFF, as RFC 3629 does.
+  const char* utf8_sequence(const char* p) {
+    const auto b0 = static_cast<unsigned char>(p[0]);
+    int extra = 0;
+    std::uint32_t cp = 0;
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+      extra = 1;
+      cp = b0 & 0x1Fu;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+      extra = 2;
+      cp = b0 & 0x0Fu;
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+      extra = 3;
+      cp = b0 & 0x07u;
+    } else {
+      fail_at(p, "invalid UTF-8 in a string");
+    }
+    for (int i = 1; i <= extra; ++i) {
+      const auto b = static_cast<unsigned char>(p[i]);  // '\0' at the end fails the test
+      if ((b & 0xC0u) != 0x80u) fail_at(p, "invalid UTF-8 in a string");
+      cp = (cp << 6) | (b & 0x3Fu);
+    }
+    if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
+      fail_at(p, "invalid UTF-8 in a string");
+    }
+    return p + 1 + extra;
+  }
+
+  // The escape at `p` ('\\'), appended to `out`; returns the character after it.
+  const char* unescape(const char* p, std::string& out) {
+    static constexpr std::string_view escapes = "\"\\/bfnrt";
+    static constexpr std::string_view meanings = "\"\\/\b\f\n\r\t";
+    const char* at = p;
+    if (const auto i = escapes.find(*++p); i != std::string_view::npos) {
+      out.push_back(meanings[i]);
+      return p + 1;
+    }
+    if (*p != 'u') {
+      if (p == end_) fail_at(at, "unterminated string");
+      fail_at(at, "invalid escape in a string");
+    }
+    std::uint32_t cp = hex4(at, p + 1);
+    p += 5;
+    if (cp >= 0xDC00 && cp <= 0xDFFF) fail_at(at, "unpaired UTF-16 surrogate in a \\u escape");
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      if (p[0] != '\\' || p[1] != 'u') fail_at(at, "unpaired UTF-16 surrogate in a \\u escape");
+      const std::uint32_t lo = hex4(p, p + 2);
+      if (lo < 0xDC00 || lo > 0xDFFF) fail_at(at, "unpaired UTF-16 surrogate in a \\u escape");
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+      p += 6;
+    }
+    append_utf8(out, cp);
+    return p;
+  }
+
+  // Four hex digits at `p`, of the escape at `at`.
+  std::uint32_t hex4(const char* at, const char* p) {
     std::uint32_t v = 0;
     for (int i = 0; i < 4; ++i) {
-      const char c = *p_++;
+      const char c = p[i];  // '\0' at the end is not a hex digit
       v <<= 4;
       if (c >= '0' && c <= '9')
         v |= static_cast<std::uint32_t>(c - '0');
@@ -402,21 +511,9 @@ class json_cursor {
       else if (c >= 'A' && c <= 'F')
         v |= static_cast<std::uint32_t>(c - 'A' + 10);
       else
-        fail("invalid hex digit in a \\u escape");
+        fail_at(at, "a \\u escape needs four hex digits");
     }
     return v;
-  }
-
-  std::uint32_t code_point() {
-    const std::uint32_t hi = hex4();
-    if (hi < 0xD800 || hi > 0xDFFF) return hi;
-    if (hi > 0xDBFF || end_ - p_ < 6 || p_[0] != '\\' || p_[1] != 'u') {
-      fail("unpaired UTF-16 surrogate in a \\u escape");
-    }
-    p_ += 2;
-    const std::uint32_t lo = hex4();
-    if (lo < 0xDC00 || lo > 0xDFFF) fail("unpaired UTF-16 surrogate in a \\u escape");
-    return 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
   }
 
   static void append_utf8(std::string& out, std::uint32_t cp) {
@@ -434,6 +531,44 @@ class json_cursor {
       out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
       out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
       out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  void skip_value(std::string& scratch, int depth) {
+    if (depth > max_depth) fail("nesting deeper than 256 levels");
+    switch (peek()) {
+      case '"':
+        string(scratch);
+        return;
+      case '{':
+        ++p_;
+        skip_ws();
+        if (try_consume('}')) return;
+        do {
+          key(scratch);
+          skip_value(scratch, depth + 1);
+        } while (try_consume(','));
+        expect('}', "',' or '}' in an object");
+        return;
+      case '[':
+        ++p_;
+        skip_ws();
+        if (try_consume(']')) return;
+        do {
+          skip_value(scratch, depth + 1);
+        } while (try_consume(','));
+        expect(']', "',' or ']' in an array");
+        return;
+      case 't':
+      case 'f':
+      case 'n': {
+        bool ignored = false;
+        if (!try_boolean(ignored) && !try_null()) fail("expected a JSON value");
+        return;
+      }
+      default:
+        number();
+        return;
     }
   }
 

@@ -13,6 +13,7 @@
 /// the number of distinct list elements, not to the total length of all reads.
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <dstm/check/detail/jsonl.hpp>
@@ -22,7 +23,6 @@
 #include <limits>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -138,6 +138,15 @@ inline std::uint64_t hash_bytes(std::string_view s) noexcept {
 class key_table {
  public:
   std::uint32_t intern_int(std::int64_t k) {
+    // A history uses a few keys at a time: a small direct-mapped cache answers most lookups
+    // without touching the table, which grows with every key ever used.
+    recent_int& r = recent_ints_[static_cast<std::uint64_t>(k) % recent_ints_.size()];
+    if (r.id_plus1 != 0 && r.key == k) return r.id_plus1 - 1;
+    const std::uint32_t id = intern_int_slow(k);
+    r = {k, id + 1};
+    return id;
+  }
+  std::uint32_t intern_int_slow(std::int64_t k) {
     // Integer keys skip the byte-string table: one probe sequence over (key, id) pairs.
     if ((int_count_ + 1) * 2 > int_slots_.size()) grow_ints();
     const std::size_t mask = int_slots_.size() - 1;
@@ -219,6 +228,11 @@ class key_table {
     int_slots_.swap(slots);
   }
 
+  struct recent_int {
+    std::int64_t key = 0;
+    std::uint32_t id_plus1 = 0;
+  };
+  std::array<recent_int, 256> recent_ints_{};
   std::vector<int_slot> int_slots_;
   std::size_t int_count_ = 0;
   std::string arena_;
@@ -424,10 +438,12 @@ class transaction_history {
     }
   }
 
-  // A key's values land near one another (the key picks a region, the value an offset), so the
-  // few keys a workload has in use at once keep their slots in cache.
+  // A full mix of the pair spreads a key's consecutive values over the table. (Placing
+  // them side by side, for locality, made runs of neighbouring keys merge into clusters that
+  // linear probing then walked two dozen slots at a time.)
   static std::uint64_t write_hash(std::uint32_t key, std::int64_t value) noexcept {
-    return detail::fib_hash(key) + static_cast<std::uint64_t>(value);
+    return detail::mix64(static_cast<std::uint64_t>(value) ^
+                         (static_cast<std::uint64_t>(key) << 32));
   }
 
   struct write_slot {
@@ -487,9 +503,15 @@ class transaction_history {
       last = b;
       list_branch& br = branches_[b];
       const std::size_t n = std::min(br.elements.size(), list.size());
-      const auto mismatch = std::mismatch(
-          list.begin(), list.begin() + static_cast<std::ptrdiff_t>(n), br.elements.begin());
-      const auto common = static_cast<std::size_t>(mismatch.first - list.begin());
+      // Nearly every read agrees with its branch: one memcmp says so.
+      const std::size_t common =
+          std::memcmp(list.data(), br.elements.data(), n * sizeof(std::int64_t)) == 0
+              ? n
+              : static_cast<std::size_t>(
+                    std::mismatch(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(n),
+                                  br.elements.begin())
+                        .first -
+                    list.begin());
       if (common == list.size()) {
         if (common == br.elements.size()) br.witness = txn;
         return pack_read(b, list.size());
@@ -536,6 +558,7 @@ class txn_line_parser {
  public:
   explicit txn_line_parser(transaction_history& h) : h_(h) {}
 
+  /// Parses `line`, which must be followed by a '\0' (as `line_reader`'s lines are).
   void parse(std::string_view line, std::uint64_t line_number) {
     line_ = line_number;
     json_cursor c(line);
@@ -550,6 +573,31 @@ class txn_line_parser {
 
  private:
   enum class type_field : std::uint8_t { missing, invoke, ok, fail, info };
+  enum class field : std::uint8_t { process, type, f, value, other };
+
+  // Elle, Jepsen and dstm write the fields in this order.
+  static field field_name(json_cursor& c, std::string& scratch) {
+    const int i = c.key_of({"\"process\"", "\"type\"", "\"f\"", "\"value\""}, scratch);
+    return i < 0 ? field::other : static_cast<field>(i);
+  }
+
+  type_field type_name(json_cursor& c) {
+    const std::size_t type_column = c.column();
+    std::string_view t;
+    switch (c.string_of({"\"invoke\"", "\"ok\"", "\"fail\"", "\"info\""}, scratch_, t)) {
+      case 0:
+        return type_field::invoke;
+      case 1:
+        return type_field::ok;
+      case 2:
+        return type_field::fail;
+      case 3:
+        return type_field::info;
+      default:
+        c.fail_at_column(type_column, "\"type\" must be invoke, ok, fail or info, not \"" +
+                                          std::string(t) + "\"");
+    }
+  }
 
   void parse_event(json_cursor& c, std::string_view line) {
     c.expect('{', "a JSON object (one event per line)");
@@ -564,51 +612,43 @@ class txn_line_parser {
     std::size_t value_column = 0;
     if (!c.try_consume('}')) {
       do {
-        if (c.peek() != '"') c.fail("expected an object key (a string)");
-        const std::string_view field = c.string(key_scratch_);
-        c.expect(':', "':' after an object key");
-        if (field == "process") {
-          has_process = true;
-          if (c.at_number()) {
-            process = c.integer();
-            process_is_int = true;
-          } else {
+        switch (field_name(c, key_scratch_)) {
+          case field::process:
+            has_process = true;
+            process_is_int = c.at_number();
+            if (process_is_int) {
+              process = c.integer();
+            } else {
+              c.skip_value();
+            }
+            break;
+          case field::type:
+            type = type_name(c);
+            break;
+          case field::f:
+            if (c.try_literal("\"txn\"")) {
+              f_state = 1;
+            } else if (c.peek() == '"') {
+              f_state = c.string(scratch_) == "txn" ? 1 : 2;
+            } else {
+              c.skip_value();
+              f_state = 2;
+            }
+            break;
+          case field::value:
+            has_value = true;
+            if (f_state == 1) {
+              value_null = !parse_ops(c);
+              value_parsed = true;
+            } else {
+              // "f" not seen yet: remember where the value starts and come back if it is a txn.
+              value_column = c.column();
+              c.skip_value();
+            }
+            break;
+          case field::other:
             c.skip_value();
-          }
-        } else if (field == "type") {
-          c.peek();
-          const std::size_t type_column = c.column();
-          const std::string_view t = c.string(scratch_);
-          if (t == "invoke")
-            type = type_field::invoke;
-          else if (t == "ok")
-            type = type_field::ok;
-          else if (t == "fail")
-            type = type_field::fail;
-          else if (t == "info")
-            type = type_field::info;
-          else
-            c.fail_at_column(type_column, "\"type\" must be invoke, ok, fail or info, not \"" +
-                                              std::string(t) + "\"");
-        } else if (field == "f") {
-          if (c.peek() == '"') {
-            f_state = c.string(scratch_) == "txn" ? 1 : 2;
-          } else {
-            c.skip_value();
-            f_state = 2;
-          }
-        } else if (field == "value") {
-          has_value = true;
-          if (f_state == 1) {
-            value_null = !parse_ops(c);
-            value_parsed = true;
-          } else {
-            // "f" not seen yet: remember where the value starts and come back if it is a txn.
-            value_column = c.column();
-            c.skip_value();
-          }
-        } else {
-          c.skip_value();
+            break;
         }
       } while (c.try_consume(','));
       c.expect('}', "',' or '}' in the event object");
@@ -653,7 +693,6 @@ class txn_line_parser {
   bool parse_ops(json_cursor& c) {
     inputs_.clear();
     lists_.clear();
-    list_bounds_.clear();
     if (c.try_null()) return false;
     c.expect('[', "the txn's value to be a list of micro-ops");
     if (!c.try_consume(']')) {
@@ -662,10 +701,12 @@ class txn_line_parser {
       } while (c.try_consume(','));
       c.expect(']', "',' or ']' in the micro-op list");
     }
-    // Spans are made only now: lists_ may have reallocated while the line was parsed.
-    for (std::size_t i = 0; i < inputs_.size(); ++i) {
-      const auto [first, count] = list_bounds_[i];
-      inputs_[i].list = std::span<const std::int64_t>(lists_.data() + first, count);
+    // lists_ may have reallocated while the line was parsed: a list-append read keeps its list's
+    // offset in `value` (which it does not use otherwise) to find it again.
+    for (op_input& op : inputs_) {
+      if (op.kind == op_kind::read && !op.list.empty()) {
+        op.list = std::span<const std::int64_t>(lists_.data() + op.value, op.list.size());
+      }
     }
     return true;
   }
@@ -673,26 +714,22 @@ class txn_line_parser {
   void parse_op(json_cursor& c) {
     c.expect('[', "a micro-op such as [\"r\", \"x\", null]");
     op_input op;
-    c.peek();
     const std::size_t f_column = c.column();
     const workload w = h_.kind();
     std::string_view f;
-    // The three spellings are matched as raw bytes first: most lines are nothing else.
-    if (c.try_literal("\"r\"")) {
-      op.kind = op_kind::read;
-    } else if (c.try_literal("\"append\"")) {
-      op.kind = op_kind::append;
-    } else if (c.try_literal("\"w\"")) {
-      op.kind = op_kind::write;
-    } else if (f = c.string(scratch_); f == "r") {
-      op.kind = op_kind::read;
-    } else if (f == "append") {
-      op.kind = op_kind::append;
-    } else if (f == "w") {
-      op.kind = op_kind::write;
-    } else {
-      c.fail_at_column(f_column, "unknown micro-op \"" + std::string(f) +
-                                     "\" (expected \"r\", \"append\" or \"w\")");
+    switch (c.string_of({"\"r\"", "\"append\"", "\"w\""}, scratch_, f)) {
+      case 0:
+        op.kind = op_kind::read;
+        break;
+      case 1:
+        op.kind = op_kind::append;
+        break;
+      case 2:
+        op.kind = op_kind::write;
+        break;
+      default:
+        c.fail_at_column(f_column, "unknown micro-op \"" + std::string(f) +
+                                       "\" (expected \"r\", \"append\" or \"w\")");
     }
     if (op.kind == op_kind::append && w == workload::rw_register) {
       c.fail_at_column(
@@ -714,7 +751,6 @@ class txn_line_parser {
       c.fail("a micro-op's key must be a string or an integer");
     }
     c.expect(',', "',' after the micro-op's key");
-    const std::size_t first = lists_.size();
     if (op.kind != op_kind::read) {
       if (!c.at_number()) c.fail("an appended or written value must be an integer");
       op.value = c.integer();
@@ -728,16 +764,13 @@ class txn_line_parser {
     } else {
       c.expect('[', "a list-append read to return a list of integers or null");
       op.nil = false;
-      if (!c.try_consume(']')) {
-        do {
-          lists_.push_back(c.integer());
-        } while (c.try_consume(','));
-        c.expect(']', "',' or ']' in a read's list");
-      }
+      const std::size_t first = lists_.size();
+      c.integer_elements(lists_, "a read's list");
+      op.value = static_cast<std::int64_t>(first);
+      op.list = std::span<const std::int64_t>(lists_).subspan(first);
     }
     c.expect(']', "']' closing the micro-op (a micro-op is [f, key, value])");
     inputs_.push_back(op);
-    list_bounds_.emplace_back(first, lists_.size() - first);
   }
 
   transaction_history& h_;
@@ -746,8 +779,15 @@ class txn_line_parser {
   std::string key_scratch_;
   std::vector<op_input> inputs_;
   std::vector<std::int64_t> lists_;
-  std::vector<std::pair<std::size_t, std::size_t>> list_bounds_;
 };
+
+inline transaction_history read_lines(line_reader& lines, workload w) {
+  transaction_history h(w);
+  txn_line_parser parser(h);
+  std::string_view line;
+  while (lines.next(line)) parser.parse(line, lines.line_number());
+  return h;
+}
 
 }  // namespace detail
 
@@ -755,29 +795,16 @@ class txn_line_parser {
 /// an integer (a nemesis) are skipped and counted. Throws `isolation_input_error` naming the line
 /// and the reason for malformed input; a read error of the stream itself is reported the same way.
 inline transaction_history read_transaction_history(std::istream& in, workload w) {
-  transaction_history h(w);
-  detail::txn_line_parser parser(h);
   detail::line_reader lines(in);
-  std::string_view line;
-  while (lines.next(line)) parser.parse(line, lines.line_number());
+  transaction_history h = detail::read_lines(lines, w);
   if (in.bad()) throw isolation_input_error(lines.line_number(), "read error");
   return h;
 }
 
 /// Reads a history from a string (tests, small tools).
 inline transaction_history parse_transaction_history(std::string_view text, workload w) {
-  transaction_history h(w);
-  detail::txn_line_parser parser(h);
-  std::uint64_t n = 0;
-  while (!text.empty()) {
-    const std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    parser.parse(line, ++n);
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
-  }
-  return h;
+  detail::line_reader lines(text);
+  return detail::read_lines(lines, w);
 }
 
 }  // namespace dstm::check
