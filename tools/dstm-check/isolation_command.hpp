@@ -5,7 +5,8 @@
 ///
 /// ```
 /// dstm-check isolation FILE [--workload list-append|rw-register] [--level LEVEL]
-///                           [--dot OUT.dot] [--budget EDGE_VISITS] [--examples N]
+///                           [--dot OUT.dot] [--html OUT.html] [--budget EDGE_VISITS]
+///                           [--examples N]
 /// ```
 /// FILE `-` reads standard input. The report goes to `out`; its last line is `valid`,
 /// `unknown` or `invalid: <anomaly names>`. Exit codes: 0 valid, 1 invalid, 2 unknown (the
@@ -13,6 +14,7 @@
 /// reason go to `err`) or the command line is wrong.
 
 #include <charconv>
+#include <dstm/check/html.hpp>
 #include <dstm/check/isolation.hpp>
 #include <fstream>
 #include <iostream>
@@ -28,12 +30,15 @@ namespace detail {
 
 inline void isolation_usage(std::ostream& os) {
   os << "usage: dstm-check isolation FILE [--workload list-append|rw-register] [--level LEVEL]\n"
-        "                              [--dot OUT.dot] [--budget EDGE_VISITS] [--examples N]\n"
+        "                              [--dot OUT.dot] [--html OUT.html] [--budget EDGE_VISITS]\n"
+        "                              [--examples N]\n"
         "Checks a JSON-lines transaction history (Elle's format; FILE - is stdin) for isolation\n"
         "anomalies. LEVEL: read-committed, repeatable-read, snapshot-isolation, serializable\n"
         "(default), strict-serializable. --workload defaults to list-append. --dot writes the\n"
-        "cycles found as a Graphviz graph. --budget bounds the cycle search (default 500000000\n"
-        "edge visits). --examples is how many examples to print per anomaly (default 3).\n"
+        "cycles found as a Graphviz graph; --html a self-contained page with a timeline of the\n"
+        "history and the anomalies drawn on it. --budget bounds the cycle search (default\n"
+        "500000000 edge visits). --examples is how many examples to print per anomaly\n"
+        "(default 3).\n"
         "Exit status: 0 valid, 1 invalid, 2 unknown, 3 unreadable input or bad arguments.\n";
 }
 
@@ -50,6 +55,7 @@ inline int isolation_command(std::span<const std::string> args, std::ostream& ou
                              std::ostream& err) {
   std::string file;
   std::string dot_file;
+  std::string html_file;
   workload kind = workload::list_append;
   isolation_options options;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -84,10 +90,10 @@ inline int isolation_command(std::span<const std::string> args, std::ostream& ou
         return 3;
       }
       options.level = *l;
-    } else if (a == "--dot") {
+    } else if (a == "--dot" || a == "--html") {
       const std::string* v = value(a);
       if (v == nullptr) return 3;
-      dot_file = *v;
+      (a == "--dot" ? dot_file : html_file) = *v;
     } else if (a == "--budget" || a == "--examples") {
       const std::string* v = value(a);
       if (v == nullptr) return 3;
@@ -137,14 +143,18 @@ inline int isolation_command(std::span<const std::string> args, std::ostream& ou
   }
   const isolation_result result = check_isolation(*history, options);
   out << result.report();
-  if (!dot_file.empty()) {
-    std::ofstream dot(dot_file);
-    dot << result.dot();
-    if (!dot) {
-      err << "isolation: cannot write " << dot_file << "\n";
-      return 3;
-    }
-  }
+  auto write_file = [&](const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+    f.close();
+    if (!f) err << "isolation: cannot write " << path << "\n";
+    return static_cast<bool>(f);
+  };
+  if (!dot_file.empty() && !write_file(dot_file, result.dot())) return 3;
+  if (!html_file.empty() &&
+      !write_file(html_file,
+                  html_timeline(*history, result, {.source = file == "-" ? "<stdin>" : file})))
+    return 3;
   switch (result.verdict) {
     case isolation_verdict::valid:
       return 0;

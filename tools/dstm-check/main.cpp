@@ -1,6 +1,7 @@
 // dstm-check: checks recorded histories.
 //
 //   dstm-check linearizable FILE [--model cas-register|counter|set|mutex] [--time-limit S]
+//                           [--html OUT.html] [--dot OUT.dot]
 //   dstm-check isolation FILE ...        (see dstm-check isolation --help)
 //
 // The last line of the report is the verdict. Exit status: 0 valid, 1 invalid, 2 unknown,
@@ -16,7 +17,9 @@
 #include <string_view>
 #include <vector>
 
+#include <dstm/check/dot.hpp>
 #include <dstm/check/history.hpp>
+#include <dstm/check/html.hpp>
 #include <dstm/check/linearizability.hpp>
 
 #include "isolation_command.hpp"
@@ -32,16 +35,20 @@ constexpr double default_time_limit_s = 60;
 
 void usage(std::ostream& os) {
   os << "usage: dstm-check linearizable FILE [--model MODEL] [--time-limit SECONDS]\n"
+        "                                [--html OUT.html] [--dot OUT.dot]\n"
         "       dstm-check isolation FILE [OPTIONS]   (dstm-check isolation --help)\n"
         "       dstm-check --help\n";
 }
 
 void linearizable_help(std::ostream& os) {
   os << "usage: dstm-check linearizable FILE [--model MODEL] [--time-limit SECONDS]\n"
+        "                                [--html OUT.html] [--dot OUT.dot]\n"
         "Checks that a JSON-lines history of operations (FILE - is stdin) is linearizable,\n"
         "key by key. MODEL: cas-register (default: read, write, cas), counter (add, read),\n"
         "set (add, read), mutex (acquire, release). --time-limit bounds the search (default\n"
         "60 seconds, 0 for none); when it runs out the verdict is unknown.\n"
+        "--html writes a self-contained page with a timeline of the history, the blamed\n"
+        "operations marked; --dot writes the blamed operations as a Graphviz graph.\n"
         "The last line is valid, invalid or unknown.\n"
         "Exit status: 0 valid, 1 invalid, 2 unknown, 3 unreadable input or bad arguments.\n";
 }
@@ -52,13 +59,15 @@ int linearizable_command(std::span<const std::string> args, std::ostream& out,
   bool have_file = false;
   std::string model = "cas-register";
   double time_limit_s = default_time_limit_s;
+  std::string html_file;
+  std::string dot_file;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
       linearizable_help(out);
       return exit_valid;
     }
-    if (a == "--model" || a == "--time-limit") {
+    if (a == "--model" || a == "--time-limit" || a == "--html" || a == "--dot") {
       if (i + 1 == args.size()) {
         err << "dstm-check linearizable: " << a << " needs a value\n";
         return exit_bad_input;
@@ -66,6 +75,10 @@ int linearizable_command(std::span<const std::string> args, std::ostream& out,
       const std::string& v = args[++i];
       if (a == "--model") {
         model = v;
+        continue;
+      }
+      if (a == "--html" || a == "--dot") {
+        (a == "--html" ? html_file : dot_file) = v;
         continue;
       }
       const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), time_limit_s);
@@ -136,6 +149,18 @@ int linearizable_command(std::span<const std::string> args, std::ostream& out,
     return exit_bad_input;
   }
   out << result.explanation << to_string(result.result) << "\n";
+  auto write_file = [&](const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+    f.close();
+    if (!f) err << "dstm-check linearizable: cannot write " << path << "\n";
+    return static_cast<bool>(f);
+  };
+  if (!html_file.empty() &&
+      !write_file(html_file, dstm::check::html_timeline(h, result, {.source = name})))
+    return exit_bad_input;
+  if (!dot_file.empty() && !write_file(dot_file, dstm::check::linearizability_dot(h, result)))
+    return exit_bad_input;
   switch (result.result) {
     case dstm::check::verdict::valid: return exit_valid;
     case dstm::check::verdict::invalid: return exit_invalid;
