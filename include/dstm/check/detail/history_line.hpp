@@ -166,8 +166,8 @@ class history_line_reader {
     c.expect('{', "'{'");
     if (!c.try_consume('}')) {
       do {
-        const int field = c.key_of(
-            {"\"process\"", "\"type\"", "\"f\"", "\"key\"", "\"value\"", "\"time\""}, scratch_);
+        const int field = c.key_of(scratch_, "\"process\"", "\"type\"", "\"f\"", "\"key\"",
+                                   "\"value\"", "\"time\"");
         if (field == 0) {
           seen_ |= has_process;
           integer_field(c, out.process, bad_process_);
@@ -176,8 +176,7 @@ class history_line_reader {
           bad_type_.reset();
           if (c.peek() == '"') {
             std::string_view text;
-            out.type =
-                c.string_of({"\"invoke\"", "\"ok\"", "\"fail\"", "\"info\""}, scratch_, text);
+            out.type = c.string_of(scratch_, text, "\"invoke\"", "\"ok\"", "\"fail\"", "\"info\"");
             if (out.type < 0) type_text_ = text;
           } else {
             bad_type_ = json_value(c, scratch_);

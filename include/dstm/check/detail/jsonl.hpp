@@ -22,7 +22,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <initializer_list>
 #include <istream>
 #include <memory>
 #include <stdexcept>
@@ -269,29 +268,24 @@ class json_cursor {
 
   /// Parses a string and says which of `quoted` (names with their quotes, `"\"ok\""`) it is:
   /// the index, or -1 with the string's text (as for `string`) in `text`. Each name is matched
-  /// as raw bytes first; a string with escapes is decoded and compared.
-  DSTM_JSONL_INLINE int string_of(std::initializer_list<std::string_view> quoted,
-                                  std::string& scratch, std::string_view& text) {
+  /// as raw bytes first (a compare of known size); a string with escapes is decoded and compared.
+  template <std::size_t... N>
+  DSTM_JSONL_INLINE int string_of(std::string& scratch, std::string_view& text,
+                                  const char (&... quoted)[N]) {
     int i = 0;
-    for (std::string_view q : quoted) {
-      if (try_literal(q)) return i;
-      ++i;
-    }
+    if (((try_literal(std::string_view(quoted, N - 1)) ? true : (++i, false)) || ...)) return i;
     text = string(scratch);
     i = 0;
-    for (std::string_view q : quoted) {
-      if (text == q.substr(1, q.size() - 2)) return i;
-      ++i;
-    }
+    if (((text == std::string_view(quoted + 1, N - 3) ? true : (++i, false)) || ...)) return i;
     return -1;
   }
 
   /// An object's key, as `string_of` matches it against `quoted`, and the ':' after it.
-  DSTM_JSONL_INLINE int key_of(std::initializer_list<std::string_view> quoted,
-                               std::string& scratch) {
+  template <std::size_t... N>
+  DSTM_JSONL_INLINE int key_of(std::string& scratch, const char (&... quoted)[N]) {
     if (*p_ != '"') fail_expected("an object key (a string)");
     std::string_view ignored;
-    const int i = string_of(quoted, scratch, ignored);
+    const int i = string_of(scratch, ignored, quoted...);
     expect(':', "':' after an object key");
     return i;
   }

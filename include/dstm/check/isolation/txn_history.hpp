@@ -260,6 +260,15 @@ class transaction_history {
 
   workload kind() const noexcept { return workload_; }
 
+  /// Makes room for about `transactions` transactions of `ops` micro-ops in all, so that a large
+  /// history is not copied as it grows. Room never used costs address space, not memory.
+  void reserve(std::size_t transactions, std::size_t ops) {
+    txns_.reserve(transactions);
+    completion_order_.reserve(transactions);
+    ops_.reserve(ops);
+    writes_.reserve(ops / 2);
+  }
+
   /// Interns a key; integer 1 and string "1" are different keys.
   std::uint32_t intern_key(std::int64_t k) { return keys_.intern_int(k); }
   std::uint32_t intern_key(std::string_view k) { return keys_.intern_string(k); }
@@ -353,12 +362,13 @@ class transaction_history {
 
   /// The write of `value` to `key`, or `no_write`.
   std::uint32_t find_write(std::uint32_t key, std::int64_t value) const noexcept {
-    if (write_slots_.empty()) return no_write;
-    const std::size_t mask = write_slots_.size() - 1;
-    for (std::size_t i = write_hash(key, value) & mask;; i = (i + 1) & mask) {
-      const write_slot& s = write_slots_[i];
-      if (s.id_plus1 == 0) return no_write;
-      if (s.value == value && s.key == key) return s.id_plus1 - 1;
+    if (key >= key_writes_.size() || key_writes_[key].count == 0) return no_write;
+    const key_write_table& t = key_writes_[key];
+    const std::uint32_t mask = (std::uint32_t{1} << t.bits) - 1;
+    for (std::uint32_t i = slot_of(value, t.bits);; i = (i + 1) & mask) {
+      const std::uint32_t id_plus1 = write_slab_[t.offset + i];
+      if (id_plus1 == 0) return no_write;
+      if (writes_[id_plus1 - 1].value == value) return id_plus1 - 1;
     }
   }
 
@@ -438,30 +448,36 @@ class transaction_history {
     }
   }
 
-  // A full mix of the pair spreads a key's consecutive values over the table. (Placing
-  // them side by side, for locality, made runs of neighbouring keys merge into clusters that
-  // linear probing then walked two dozen slots at a time.)
-  static std::uint64_t write_hash(std::uint32_t key, std::int64_t value) noexcept {
-    return detail::mix64(static_cast<std::uint64_t>(value) ^
-                         (static_cast<std::uint64_t>(key) << 32));
-  }
-
-  struct write_slot {
-    std::int64_t value = 0;
-    std::uint32_t key = 0;
-    std::uint32_t id_plus1 = 0;
+  // Each key has its own open-addressing table of write ids, a power-of-two block of
+  // `write_slab_`: a key's writes stay together (a history uses a few keys at a time, and a
+  // list is walked key by key), probes stay short (the values of one key are distinct and
+  // usually consecutive, which Fibonacci hashing spreads evenly), and the blocks of retired
+  // keys' outgrown tables are reused, so the slab stays small and warm.
+  struct key_write_table {
+    std::uint32_t offset = 0;
+    std::uint32_t count = 0;
+    std::uint8_t bits = 0;  // the block holds 2^bits slots
   };
+
+  static std::uint32_t slot_of(std::int64_t value, std::uint8_t bits) noexcept {
+    return static_cast<std::uint32_t>((static_cast<std::uint64_t>(value) * 0x9E3779B97F4A7C15ULL) >>
+                                      (64 - bits));
+  }
 
   void add_write(std::uint32_t key, std::int64_t value, std::uint32_t txn, std::uint32_t op,
                  bool final_write, std::uint64_t line) {
-    if ((writes_.size() + 1) * 2 > write_slots_.size()) grow_writes();
-    const std::size_t mask = write_slots_.size() - 1;
-    std::size_t i = write_hash(key, value) & mask;
+    if (key >= key_writes_.size()) key_writes_.resize(std::max<std::size_t>(keys_.size(), key + 1));
+    if (key_writes_[key].count + 1 > (std::uint32_t{1} << key_writes_[key].bits) / 2) {
+      grow_key_writes(key);
+    }
+    key_write_table& t = key_writes_[key];
+    const std::uint32_t mask = (std::uint32_t{1} << t.bits) - 1;
+    std::uint32_t i = slot_of(value, t.bits);
     for (;; i = (i + 1) & mask) {
-      const write_slot& s = write_slots_[i];
-      if (s.id_plus1 == 0) break;
-      if (s.value == value && s.key == key) {
-        const write_record& w = writes_[s.id_plus1 - 1];
+      const std::uint32_t id_plus1 = write_slab_[t.offset + i];
+      if (id_plus1 == 0) break;
+      if (writes_[id_plus1 - 1].value == value) {
+        const write_record& w = writes_[id_plus1 - 1];
         fail(line, "value " + std::to_string(value) + " is written to key " + key_name(key) +
                        " twice (first by the transaction invoked at line " +
                        std::to_string(txns_[w.txn].invoke_line) +
@@ -469,19 +485,51 @@ class transaction_history {
       }
     }
     writes_.push_back({value, key, txn, op, final_write});
-    write_slots_[i] = {value, key, static_cast<std::uint32_t>(writes_.size())};
+    write_slab_[t.offset + i] = static_cast<std::uint32_t>(writes_.size());
+    ++t.count;
   }
 
-  void grow_writes() {
-    std::vector<write_slot> slots(write_slots_.empty() ? 1024 : write_slots_.size() * 2);
-    const std::size_t mask = slots.size() - 1;
-    for (const write_slot& s : write_slots_) {
-      if (s.id_plus1 == 0) continue;
-      std::size_t i = write_hash(s.key, s.value) & mask;
-      while (slots[i].id_plus1 != 0) i = (i + 1) & mask;
-      slots[i] = s;
+  // Moves `key`'s table to a block twice the size (at least 4 slots), freeing the old block.
+  void grow_key_writes(std::uint32_t key) {
+    const key_write_table old = key_writes_[key];
+    const std::uint8_t bits = old.count == 0 ? 2 : static_cast<std::uint8_t>(old.bits + 1);
+    if (bits >= 32) fail(0, "more than 2^31 writes to one key");
+    key_write_table& t = key_writes_[key];
+    t.bits = bits;
+    t.offset = allocate_block(bits);
+    const std::uint32_t mask = (std::uint32_t{1} << bits) - 1;
+    if (old.count == 0) return;
+    for (std::uint32_t j = 0; j < (std::uint32_t{1} << old.bits); ++j) {
+      const std::uint32_t id_plus1 = write_slab_[old.offset + j];
+      if (id_plus1 == 0) continue;
+      std::uint32_t i = slot_of(writes_[id_plus1 - 1].value, bits);
+      while (write_slab_[t.offset + i] != 0) i = (i + 1) & mask;
+      write_slab_[t.offset + i] = id_plus1;
     }
-    write_slots_.swap(slots);
+    free_block(old.offset, old.bits);
+  }
+
+  // Blocks of 2^bits slots; a free block links to the next free one of its size in its first
+  // slot (offset + 1, 0 ends the list).
+  std::uint32_t allocate_block(std::uint8_t bits) {
+    if (free_blocks_.size() <= bits) free_blocks_.resize(bits + 1, 0);
+    const std::size_t size = std::size_t{1} << bits;
+    if (const std::uint32_t head = free_blocks_[bits]; head != 0) {
+      free_blocks_[bits] = write_slab_[head - 1];
+      std::fill_n(write_slab_.begin() + (head - 1), size, 0u);
+      return head - 1;
+    }
+    if (write_slab_.size() + size > std::numeric_limits<std::uint32_t>::max()) {
+      fail(0, "history too large (more than 2^32 write slots)");
+    }
+    const auto offset = static_cast<std::uint32_t>(write_slab_.size());
+    write_slab_.resize(write_slab_.size() + size, 0u);
+    return offset;
+  }
+
+  void free_block(std::uint32_t offset, std::uint8_t bits) {
+    write_slab_[offset] = free_blocks_[bits];
+    free_blocks_[bits] = offset + 1;
   }
 
   static std::int64_t pack_read(std::uint32_t branch, std::size_t length) noexcept {
@@ -541,7 +589,9 @@ class transaction_history {
   std::vector<txn_record> txns_;
   std::vector<micro_op> ops_;
   std::vector<write_record> writes_;
-  std::vector<write_slot> write_slots_;
+  std::vector<key_write_table> key_writes_;
+  std::vector<std::uint32_t> write_slab_;
+  std::vector<std::uint32_t> free_blocks_;  // per size (bits): first free block + 1, or 0
   std::vector<list_branch> branches_;
   std::vector<std::uint32_t> first_branch_;
   std::vector<std::uint32_t> completion_order_;
@@ -577,14 +627,14 @@ class txn_line_parser {
 
   // Elle, Jepsen and dstm write the fields in this order.
   static field field_name(json_cursor& c, std::string& scratch) {
-    const int i = c.key_of({"\"process\"", "\"type\"", "\"f\"", "\"value\""}, scratch);
+    const int i = c.key_of(scratch, "\"process\"", "\"type\"", "\"f\"", "\"value\"");
     return i < 0 ? field::other : static_cast<field>(i);
   }
 
   type_field type_name(json_cursor& c) {
     const std::size_t type_column = c.column();
     std::string_view t;
-    switch (c.string_of({"\"invoke\"", "\"ok\"", "\"fail\"", "\"info\""}, scratch_, t)) {
+    switch (c.string_of(scratch_, t, "\"invoke\"", "\"ok\"", "\"fail\"", "\"info\"")) {
       case 0:
         return type_field::invoke;
       case 1:
@@ -717,7 +767,7 @@ class txn_line_parser {
     const std::size_t f_column = c.column();
     const workload w = h_.kind();
     std::string_view f;
-    switch (c.string_of({"\"r\"", "\"append\"", "\"w\""}, scratch_, f)) {
+    switch (c.string_of(scratch_, f, "\"r\"", "\"append\"", "\"w\"")) {
       case 0:
         op.kind = op_kind::read;
         break;
@@ -781,8 +831,11 @@ class txn_line_parser {
   std::vector<std::int64_t> lists_;
 };
 
-inline transaction_history read_lines(line_reader& lines, workload w) {
+inline transaction_history read_lines(line_reader& lines, workload w, std::size_t bytes) {
   transaction_history h(w);
+  // Generous for Elle's and dstm's shapes (two lines of at least 80 bytes per transaction, at
+  // least 40 bytes per micro-op over both), so that the vectors are not copied while growing.
+  h.reserve(bytes / 160, bytes / 40);
   txn_line_parser parser(h);
   std::string_view line;
   while (lines.next(line)) parser.parse(line, lines.line_number());
@@ -795,8 +848,18 @@ inline transaction_history read_lines(line_reader& lines, workload w) {
 /// an integer (a nemesis) are skipped and counted. Throws `isolation_input_error` naming the line
 /// and the reason for malformed input; a read error of the stream itself is reported the same way.
 inline transaction_history read_transaction_history(std::istream& in, workload w) {
+  // The size of what is left to read, when the stream can tell (a file can, a pipe cannot).
+  std::size_t bytes = 0;
+  if (std::streambuf* buf = in.rdbuf(); buf != nullptr) {
+    const auto here = buf->pubseekoff(0, std::ios::cur, std::ios::in);
+    const auto end = buf->pubseekoff(0, std::ios::end, std::ios::in);
+    if (here != std::streampos(-1) && end != std::streampos(-1)) {
+      bytes = static_cast<std::size_t>(end - here);
+      buf->pubseekpos(here, std::ios::in);
+    }
+  }
   detail::line_reader lines(in);
-  transaction_history h = detail::read_lines(lines, w);
+  transaction_history h = detail::read_lines(lines, w, bytes);
   if (in.bad()) throw isolation_input_error(lines.line_number(), "read error");
   return h;
 }
@@ -804,7 +867,7 @@ inline transaction_history read_transaction_history(std::istream& in, workload w
 /// Reads a history from a string (tests, small tools).
 inline transaction_history parse_transaction_history(std::string_view text, workload w) {
   detail::line_reader lines(text);
-  return detail::read_lines(lines, w);
+  return detail::read_lines(lines, w, text.size());
 }
 
 }  // namespace dstm::check
