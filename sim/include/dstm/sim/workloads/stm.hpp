@@ -760,7 +760,7 @@ workload_result run_in_sim(world& w, const workload_config& cfg, Workload& wl,
   if (!run_until_done(w, w.now() + client_budget_ns)) {
     wl.stop("livelock: " + std::to_string(w.live_threads()) +
             " simulated threads still running after " + std::to_string(client_budget_ns / seconds) +
-            " s of virtual time (a healthy run needs a few); their clients were closed");
+            " virtual seconds, where a healthy run needs a few; their clients were closed");
     for (auto& weak : clients) {
       if (auto c = weak.lock()) c->close();
     }
