@@ -1,11 +1,14 @@
 #pragma once
 /// \file
 /// The built-in workloads, registered by name: `register` and `sequential` on the coordinator,
-/// `bank`, `counter` and `write-skew` on the STM (see sim/workloads/*.hpp). Other areas add
+/// `bank`, `counter`, `write-skew`, `list-append` and `atoms` on the STM (see
+/// sim/workloads/*.hpp). Other areas add
 /// theirs to a registry of their own or to the one `builtin_workloads()` returns before handing
 /// it to the runner's `main`.
 
 #include "dstm/sim/workload.hpp"
+#include "dstm/sim/workloads/atoms.hpp"
+#include "dstm/sim/workloads/list_append.hpp"
 #include "dstm/sim/workloads/register.hpp"
 #include "dstm/sim/workloads/sequential.hpp"
 #include "dstm/sim/workloads/stm.hpp"
@@ -27,6 +30,12 @@ inline workload_registry builtin_workloads() {
         "STM withdrawals keeping x + y >= 0; broken only by --isolation snapshot without "
         "--ensure",
         workloads::write_skew_workload);
+  r.add("list-append",
+        "STM transactions appending to and reading lists; Elle-style isolation check at the "
+        "promised level",
+        workloads::list_append_workload);
+  r.add("atoms", "atom reset / compare_and_set / deref_latest; linearizability per atom",
+        workloads::atoms_workload);
   r.add("sequential",
         "sequential creates under one parent; unique names, increasing in real-time order",
         workloads::sequential_workload);

@@ -44,6 +44,7 @@
 #include "dstm/sim/coordinator.hpp"
 #include "dstm/sim/ensemble.hpp"
 #include "dstm/sim/random.hpp"
+#include "dstm/sim/schedule.hpp"
 #include "dstm/sim/workload.hpp"
 #include "dstm/sim/workloads/common.hpp"
 #include "dstm/sim/world.hpp"
@@ -681,6 +682,24 @@ class write_skew : public workload_base {
   std::set<std::pair<std::int64_t, std::int64_t>> seen_;
 };
 
+inline int int_param(const workload_config& cfg, const std::string& key, int fallback, int lo,
+                     int hi) {
+  const auto s = cfg.param(key);
+  if (s.empty()) return fallback;
+  std::size_t used = 0;
+  int v = 0;
+  try {
+    v = std::stoi(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != s.size() || v < lo || v > hi) {
+    throw std::invalid_argument(key + " must be an integer in [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "], got '" + s + "'");
+  }
+  return v;
+}
+
 /// The workload's options from a sim config (sleep and clock in virtual time).
 inline options sim_options(world& w, const workload_config& cfg) {
   options o;
@@ -727,15 +746,26 @@ inline bool run_until_done(world& w, std::int64_t until) {
 /// simulated thread (and `dstm::client`) per config client, then — faults stopped, replicas
 /// compared — `finish` on a fresh client. Anomalies: the workload's, diverging replicas, and
 /// clients still busy after `client_budget_ns` (they are then closed to end the run).
+///
+/// Parameters every STM workload takes: `loss-after=N` and `loss-before=N` (replies or requests
+/// lost per million, overriding the preset's) and `schedule=TEXT`, a `fault_schedule` applied
+/// from the moment the clients start (property tests generate these; see schedule.hpp).
 template <class Workload>
 workload_result run_in_sim(world& w, const workload_config& cfg, Workload& wl,
                            const std::string& name) {
   ensemble_options eo;
   eo.servers = cfg.servers;
   eo.faults = cfg.faults;
+  eo.faults.loss_after_per_million = static_cast<std::uint32_t>(int_param(
+      cfg, "loss-after", static_cast<int>(eo.faults.loss_after_per_million), 0, 1'000'000));
+  eo.faults.loss_before_per_million = static_cast<std::uint32_t>(int_param(
+      cfg, "loss-before", static_cast<int>(eo.faults.loss_before_per_million), 0, 1'000'000));
+  const auto schedule = fault_schedule::parse(cfg.param("schedule"));
   ensemble ens(w, eo);
   const auto copts = sim_client_options(cfg.isolation);
   std::vector<std::weak_ptr<client>> clients;
+  // Each client's current client, by number, for the schedule's client faults.
+  std::vector<std::weak_ptr<client>> by_number(static_cast<std::size_t>(cfg.clients));
   ens.start_faults();
   w.spawn("setup", [&] {
     {
@@ -749,6 +779,7 @@ workload_result run_in_sim(world& w, const workload_config& cfg, Workload& wl,
         try {
           auto c = connect_sim(w, ens, copts);
           clients.push_back(c);
+          by_number[static_cast<std::size_t>(i)] = c;
           wl.client_loop(c, r, i);
           c->close();
         } catch (const std::exception& e) {
@@ -756,6 +787,15 @@ workload_result run_in_sim(world& w, const workload_config& cfg, Workload& wl,
         }
       });
     }
+    run_schedule(w, ens, schedule, cfg.clients, [&by_number](int i) -> std::int64_t {
+      auto c = by_number[static_cast<std::size_t>(i)].lock();
+      if (!c) return 0;
+      try {
+        return c->session()->session_id();
+      } catch (const std::exception&) {
+        return 0;  // closed meanwhile
+      }
+    });
   });
   if (!run_until_done(w, w.now() + client_budget_ns)) {
     wl.stop("livelock: " + std::to_string(w.live_threads()) +
@@ -780,24 +820,6 @@ workload_result run_in_sim(world& w, const workload_config& cfg, Workload& wl,
   });
   w.run();
   return result;
-}
-
-inline int int_param(const workload_config& cfg, const std::string& key, int fallback, int lo,
-                     int hi) {
-  const auto s = cfg.param(key);
-  if (s.empty()) return fallback;
-  std::size_t used = 0;
-  int v = 0;
-  try {
-    v = std::stoi(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != s.size() || v < lo || v > hi) {
-    throw std::invalid_argument(key + " must be an integer in [" + std::to_string(lo) + ", " +
-                                std::to_string(hi) + "], got '" + s + "'");
-  }
-  return v;
 }
 
 inline bank::settings bank_settings(const workload_config& cfg) {
