@@ -85,6 +85,10 @@ class faulty : public dstm::coordinator_interface<faulty<C>> {
     return inner_;
   }
 
+  /// Called before (`before` true) and after every scripted-fault-capable call; tests use it
+  /// to change the world around one request. Set it before sharing the wrapper.
+  std::function<void(fault_op, std::string_view path, bool before)> on_call;
+
   /// Coordinator calls made while a watch callback of this wrapper was running.
   int calls_inside_watches() const { return violations_.load(); }
 
@@ -211,6 +215,22 @@ class faulty : public dstm::coordinator_interface<faulty<C>> {
 
   template <class F>
   auto run(fault_op op, std::string_view path, std::error_code& ec, F&& f) -> decltype(f(ec)) {
+    if (on_call) {
+      on_call(op, path, true);
+      struct after {
+        faulty* self;
+        fault_op op;
+        std::string_view path;
+        ~after() { self->on_call(op, path, false); }
+      } guard{this, op, path};
+      return run_scripted(op, path, ec, std::forward<F>(f));
+    }
+    return run_scripted(op, path, ec, std::forward<F>(f));
+  }
+
+  template <class F>
+  auto run_scripted(fault_op op, std::string_view path, std::error_code& ec, F&& f)
+      -> decltype(f(ec)) {
     std::optional<scripted_fault> hit;
     {
       std::lock_guard lock(mutex_);

@@ -398,6 +398,16 @@ template <coordinator C>
 bool remove_prefixed(C& c, const std::string& parent, const std::string& prefix,
                      std::int64_t deadline) {
   std::error_code ec;
+  // A lagging follower may not list a node whose create's reply was lost: catch up first.
+  retrying(c, deadline, ec, [&](std::error_code& e) {
+    c.sync(parent, e);
+    return 0;
+  });
+  if (ec) {
+    if (session_gone(ec)) return true;
+    if (transient(ec)) return false;
+    throw_failure(ec, "dstm: sync " + parent);
+  }
   auto kids =
       retrying(c, deadline, ec, [&](std::error_code& e) { return c.children(parent, {}, e); });
   if (ec == coordinator_errc::no_node) return true;

@@ -5,6 +5,7 @@
 /// to precedes it, and otherwise waits on exactly one predecessor (no herd). Exclusive
 /// acquisitions yield to every earlier child; shared ones only to earlier exclusive children.
 
+#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -54,6 +55,35 @@ inline std::optional<lock_kind> kind_of(std::string_view name) noexcept {
   if (name.starts_with("write-")) return lock_kind::exclusive;
   if (name.starts_with("read-")) return lock_kind::shared;
   return std::nullopt;
+}
+
+/// The parts of a lock child's name "<kind>-<session hex>-<object>-<acquisition>__<seq>".
+struct lock_name {
+  std::string_view session;
+  std::uint64_t instance = 0;
+  std::uint64_t number = 0;
+};
+
+inline std::optional<lock_name> parse_lock_name(std::string_view name) noexcept {
+  const auto k = kind_of(name);
+  if (!k) return std::nullopt;
+  name.remove_prefix(kind_tag(*k).size());
+  const auto end = name.find("__");
+  if (end == std::string_view::npos) return std::nullopt;
+  const auto body = name.substr(0, end);
+  const auto d1 = body.find('-');
+  if (d1 == std::string_view::npos) return std::nullopt;
+  const auto d2 = body.find('-', d1 + 1);
+  if (d2 == std::string_view::npos) return std::nullopt;
+  lock_name out;
+  out.session = body.substr(0, d1);
+  const auto inst = body.substr(d1 + 1, d2 - d1 - 1);
+  const auto num = body.substr(d2 + 1);
+  if (std::from_chars(inst.data(), inst.data() + inst.size(), out.instance).ec != std::errc{} ||
+      std::from_chars(num.data(), num.data() + num.size(), out.number).ec != std::errc{}) {
+    return std::nullopt;
+  }
+  return out;
 }
 
 /// The child a new acquisition of `kind` at position `mine` must wait for, if any: the nearest
@@ -131,8 +161,18 @@ class queue_lock {
 
     hold h;
     h.kind = kind;
-    h.prefix = std::string(kind_tag(kind)) + hex(static_cast<std::uint64_t>(c.session_id())) + "-" +
-               std::to_string(core_->instance) + "-" + std::to_string(++core_->acquisitions) + "__";
+    renumber(h);
+    // Unless the acquisition succeeds, its number is retired on every way out.
+    struct retire {
+      queue_lock* self;
+      hold* h;
+      bool keep = false;
+      ~retire() {
+        if (keep) return;
+        std::lock_guard lock(self->core_->mutex);
+        self->core_->active.erase(h->number);
+      }
+    } retire_on_failure{this, &h};
     {
       auto node = protected_create(c, core_->path, h.prefix, core_->options.identifier,
                                    create_mode::ephemeral_sequential, deadline, &h.uncertain, ec);
@@ -147,6 +187,7 @@ class queue_lock {
     try {
       if (run_queue(h, deadline, wait, stop)) {
         h.count = 1;
+        retire_on_failure.keep = true;
         std::lock_guard lock(core_->mutex);
         core_->holds.emplace(std::make_pair(self, kind), std::move(h));
         return true;
@@ -174,8 +215,9 @@ class queue_lock {
       h = std::move(it->second);
       core_->holds.erase(it);
     }
-    if (h.lost) return;  // gone with the session
-    cleanup(h);
+    if (!h.lost) cleanup(h);  // else gone with the session
+    std::lock_guard lock(core_->mutex);
+    core_->active.erase(h.number);
   }
 
   /// The calling thread holds it, the hold was not lost, and the session is connected now.
@@ -229,6 +271,7 @@ class queue_lock {
     lock_kind kind = lock_kind::exclusive;
     std::string node;
     std::string prefix;
+    std::uint64_t number = 0;
     std::int64_t token = 0;
     std::int64_t session = 0;
     int count = 0;
@@ -247,6 +290,9 @@ class queue_lock {
     std::atomic<bool> parent_ready{false};
     std::mutex mutex;
     std::map<std::pair<owner_key, lock_kind>, hold> holds;
+    /// Acquisition numbers in progress or held: a child of this object and session whose
+    /// number is not here is a leftover (a create applied after its acquisition gave up).
+    std::set<std::uint64_t> active;
     pending_removals pending;
   };
 
@@ -270,6 +316,42 @@ class queue_lock {
         k->pending.flush(*k->c, deadline_after(k->c->now(), k->options.release_timeout_ns));
       }
     };
+  }
+
+  /// Gives `h` a new acquisition number and the node-name prefix that carries it.
+  void renumber(hold& h) {
+    h.number = ++core_->acquisitions;
+    h.prefix = std::string(kind_tag(h.kind)) +
+               hex(static_cast<std::uint64_t>(core_->c->session_id())) + "-" +
+               std::to_string(core_->instance) + "-" + std::to_string(h.number) + "__";
+    std::lock_guard lock(core_->mutex);
+    core_->active.insert(h.number);
+  }
+
+  /// Removes children this object created in this session for acquisitions that are over (a
+  /// create applied after its acquisition gave up on it): left alone, such a node would block
+  /// the lock for as long as the session lives. True when one was removed.
+  bool remove_leftovers(const std::vector<seq_child>& sorted, std::int64_t deadline) {
+    auto& c = *core_->c;
+    const auto session = hex(static_cast<std::uint64_t>(c.session_id()));
+    std::vector<std::string> leftovers;
+    {
+      std::lock_guard lock(core_->mutex);
+      for (const auto& k : sorted) {
+        const auto p = parse_lock_name(k.name);
+        if (p && p->session == session && p->instance == core_->instance &&
+            !core_->active.contains(p->number)) {
+          leftovers.push_back(k.name);
+        }
+      }
+    }
+    for (const auto& name : leftovers) {
+      try {
+        remove_node(c, join_path(core_->path, name), deadline);
+      } catch (...) {
+      }
+    }
+    return !leftovers.empty();
   }
 
   bool cancelled(bool throw_on_cancel) {
@@ -307,6 +389,7 @@ class queue_lock {
         throw_failure(ec, "dstm: children of " + core_->path);
       }
       const auto sorted = by_sequence(kids.names);
+      if (remove_leftovers(sorted, deadline)) continue;
       const auto name = basename(h.node);
       std::optional<std::size_t> mine;
       std::vector<std::string> duplicates;
@@ -322,9 +405,11 @@ class queue_lock {
         if (session_gone(c.state())) throw_session_expired("dstm: lock " + core_->path);
         // Our node vanished while the session lives (someone removed it, or the server ended
         // the session and we have not heard yet): queue again; a dead session fails the create.
-        h.prefix = std::string(kind_tag(h.kind)) + hex(static_cast<std::uint64_t>(c.session_id())) +
-                   "-" + std::to_string(core_->instance) + "-" +
-                   std::to_string(++core_->acquisitions) + "__";
+        {
+          std::lock_guard lock(core_->mutex);
+          core_->active.erase(h.number);
+        }
+        renumber(h);
         auto node = protected_create(c, core_->path, h.prefix, core_->options.identifier,
                                      create_mode::ephemeral_sequential, deadline, &h.uncertain, ec);
         if (!node) return false;
