@@ -60,17 +60,19 @@ class session_registry {
 };
 
 /// Aborts the test process, with a message, if it is not destroyed within `limit`: a deadlock
-/// then fails fast and says so, instead of running into CTest's timeout.
+/// then fails fast and says so, instead of running into CTest's timeout. `before_abort` runs
+/// first (it stops the server, whose files an abort would leave behind).
 class watchdog {
  public:
-  watchdog(std::chrono::seconds limit, std::string what)
-      : thread_([this, limit, what = std::move(what)] {
+  watchdog(std::chrono::seconds limit, std::string what, std::function<void()> before_abort)
+      : thread_([this, limit, what = std::move(what), before_abort = std::move(before_abort)] {
           std::unique_lock lock(mutex_);
           if (!done_cv_.wait_for(lock, limit, [this] { return done_; })) {
             std::fprintf(stderr,
                          "%s did not finish within %lld s: a deadlock? (gdb -p PID, then "
                          "'thread apply all bt')\n",
                          what.c_str(), static_cast<long long>(limit.count()));
+            if (before_abort) before_abort();
             std::abort();
           }
         }) {}
@@ -154,7 +156,8 @@ class StmZooKeeper : public ::testing::Test {
   static sim::workload_result drive(Workload& wl, const dstm::client_options& o, int clients,
                                     std::uint64_t seed, session_registry& sessions,
                                     std::function<void(const std::atomic<bool>&)> nemesis = {}) {
-    watchdog guard(60s, test_root());
+    // The deadlocked threads never touch the server object again: it is safe to stop it here.
+    watchdog guard(60s, test_root(), [] { delete server_; });
     {
       auto c = connect(o, sessions);
       wl.setup(c);
