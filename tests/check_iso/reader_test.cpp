@@ -309,6 +309,58 @@ TEST(history_parser, names_the_line_and_column_of_malformed_lines) {
       "line 3: column 67: expected an integer, found a fractional number");
 }
 
+TEST(history_parser, reads_lists_of_any_integers_and_spacing) {
+  std::string appends = "[";
+  std::string read = "[";
+  const std::vector<std::int64_t> values = {1, 0, 7, 42, 123, 99, 10, -1, -42, 9223372036854775807};
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    appends +=
+        (i ? ", " : "") + std::string("[\"append\", \"x\", ") + std::to_string(values[i]) + "]";
+    read += (i == 0       ? ""
+             : i % 3 == 0 ? " ,\t"
+             : i % 3 == 1 ? ","
+                          : ", ") +
+            std::to_string(values[i]);
+  }
+  const std::string h =
+      txn(0, appends + "]") + txn(1, R"([["r", "x", null]])", "[[\"r\", \"x\", " + read + " ]]]");
+  const transaction_history t = parse_transaction_history(h, workload::list_append);
+  const auto list = t.read_list(t.ops(1)[0]);
+  EXPECT_EQ(std::vector<std::int64_t>(list.begin(), list.end()), values);
+  for (const auto& [bad, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"[1.5]", "column 64: expected an integer, found a fractional number"},
+           {"[12e3]", "column 64: expected an integer, found a fractional number"},
+           {"[3, 01]", "column 67: a number with a leading zero"},
+           {"[7, 8 9]", "column 69: expected ',' or ']' in a read's list"}}) {
+    EXPECT_EQ(error_of(event(0, "invoke", R"([["r", "x", null]])") +
+                       event(0, "ok", "[[\"r\", \"x\", " + bad + "]]")),
+              "line 2: " + reason)
+        << bad;
+  }
+}
+
+TEST(history_parser, reads_lines_whose_lists_outgrow_the_buffer) {
+  // More list elements in one line than the parser's buffer first holds (256).
+  std::string appends = "[";
+  for (int i = 1; i <= 300; ++i) {
+    appends += (i > 1 ? ", " : "") + std::string("[\"append\", \"x\", ") + std::to_string(i) + "]";
+  }
+  std::string list = "[";
+  for (int i = 1; i <= 300; ++i) list += (i > 1 ? ", " : "") + std::to_string(i);
+  list += "]";
+  const std::string h =
+      txn(0, appends + "]") + txn(1, R"([["r", "x", null], ["r", "x", null]])",
+                                  "[[\"r\", \"x\", " + list + "], [\"r\", \"x\", " + list + "]]");
+  const transaction_history t = parse_transaction_history(h, workload::list_append);
+  for (const micro_op& op : t.ops(1)) {
+    const auto l = t.read_list(op);
+    ASSERT_EQ(l.size(), 300u);
+    EXPECT_EQ(l.front(), 1);
+    EXPECT_EQ(l.back(), 300);
+  }
+  EXPECT_EQ(check_isolation(t).verdict, isolation_verdict::valid);
+}
+
 TEST(history_parser, stream_and_string_readers_agree) {
   const std::string h =
       txn(0, R"([["append", "x", 1]])") + txn(1, R"([["r", "x", null]])", R"([["r", "x", [1]]])");

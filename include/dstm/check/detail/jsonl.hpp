@@ -225,11 +225,33 @@ class json_cursor {
   }
 
   /// Parses the elements of an array of integers and its ']' (the caller has consumed the '['),
-  /// appending them to `out`; `what` completes "expected ',' or ']' in ..." in errors.
-  DSTM_JSONL_INLINE void integer_elements(std::vector<std::int64_t>& out, const char* what) {
+  /// passing each to `out.push_back`; `what` completes "expected ',' or ']' in ..." in errors.
+  template <class Out>
+  DSTM_JSONL_INLINE void integer_elements(Out& out, const char* what) {
     if (try_consume(']')) return;
     for (;;) {
-      out.push_back(integer());
+      // Most elements are one or two digits followed by ", " or ']': taken here without the
+      // general integer and whitespace paths. (p[1] and p[2] exist: p[0] and p[1] are not '\0'.)
+      const char* p = p_;
+      const auto d0 = static_cast<unsigned char>(p[0] - '0');
+      const auto d1 = static_cast<unsigned char>(p[1] - '0');
+      if (d0 <= 9 && d0 != 0 && d1 > 9 && p[1] != '.' && (p[1] | 0x20) != 'e') {
+        out.push_back(d0);
+        p += 1;
+      } else if (d0 <= 9 && d0 != 0 && d1 <= 9 && !is_digit(p[2]) && p[2] != '.' &&
+                 (p[2] | 0x20) != 'e') {
+        out.push_back(d0 * 10 + d1);
+        p += 2;
+      } else {
+        out.push_back(integer());
+        p = p_;
+      }
+      if (p[0] == ',' && p[1] == ' ' && static_cast<unsigned char>(p[2]) > ' ') {
+        p_ = p + 2;
+        continue;
+      }
+      p_ = p;
+      skip_ws();
       const char c = *p_;
       ++p_;
       if (c == ',') {

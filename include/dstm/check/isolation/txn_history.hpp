@@ -21,6 +21,7 @@
 #include <dstm/error.hpp>
 #include <istream>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -602,6 +603,33 @@ class transaction_history {
 
 namespace detail {
 
+/// A growable array of integers whose append stays inline: in the parser's large functions a
+/// std::vector's push_back is an out-of-line call per list element.
+class integer_buffer {
+ public:
+  integer_buffer() { grow(); }
+
+  DSTM_JSONL_INLINE void push_back(std::int64_t v) {
+    if (size_ == capacity_) grow();
+    data_[size_++] = v;
+  }
+  void clear() noexcept { size_ = 0; }
+  std::size_t size() const noexcept { return size_; }
+  const std::int64_t* data() const noexcept { return data_.get(); }
+
+ private:
+  [[gnu::noinline]] void grow() {
+    capacity_ = capacity_ == 0 ? 256 : capacity_ * 2;
+    std::unique_ptr<std::int64_t[]> bigger(new std::int64_t[capacity_]);
+    if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_ * sizeof(std::int64_t));
+    data_ = std::move(bigger);
+  }
+
+  std::unique_ptr<std::int64_t[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
 /// Parses one history line into `h`. Split out of `read_transaction_history` so tests and other
 /// readers can feed lines one by one.
 class txn_line_parser {
@@ -626,7 +654,25 @@ class txn_line_parser {
   enum class field : std::uint8_t { process, type, f, value, other };
 
   // Elle, Jepsen and dstm write the fields in this order.
-  static field field_name(json_cursor& c, std::string& scratch) {
+  // `expected` is the field that follows the previous one in that order: tried first, it is
+  // the one compare a field costs in the usual line.
+  static field field_name(json_cursor& c, std::string& scratch, field expected) {
+    switch (expected) {
+      case field::process:
+        if (c.try_literal("\"process\":")) return field::process;
+        break;
+      case field::type:
+        if (c.try_literal("\"type\":")) return field::type;
+        break;
+      case field::f:
+        if (c.try_literal("\"f\":")) return field::f;
+        break;
+      case field::value:
+        if (c.try_literal("\"value\":")) return field::value;
+        break;
+      default:
+        break;
+    }
     const int i = c.key_of(scratch, "\"process\"", "\"type\"", "\"f\"", "\"value\"");
     return i < 0 ? field::other : static_cast<field>(i);
   }
@@ -660,9 +706,13 @@ class txn_line_parser {
     bool value_parsed = false;
     bool value_null = false;
     std::size_t value_column = 0;
+    field expected = field::process;
     if (!c.try_consume('}')) {
       do {
-        switch (field_name(c, key_scratch_)) {
+        const field name = field_name(c, key_scratch_, expected);
+        expected =
+            name == field::other ? field::other : static_cast<field>(static_cast<int>(name) + 1);
+        switch (name) {
           case field::process:
             has_process = true;
             process_is_int = c.at_number();
@@ -745,14 +795,16 @@ class txn_line_parser {
     lists_.clear();
     if (c.try_null()) return false;
     c.expect('[', "the txn's value to be a list of micro-ops");
+    const std::int64_t* lists_before = lists_.data();
     if (!c.try_consume(']')) {
       do {
         parse_op(c);
       } while (c.try_consume(','));
       c.expect(']', "',' or ']' in the micro-op list");
     }
-    // lists_ may have reallocated while the line was parsed: a list-append read keeps its list's
-    // offset in `value` (which it does not use otherwise) to find it again.
+    // If lists_ grew while the line was parsed, the spans point into its old storage: a
+    // list-append read keeps its list's offset in `value` (which it does not use otherwise).
+    if (lists_.data() == lists_before) return true;
     for (op_input& op : inputs_) {
       if (op.kind == op_kind::read && !op.list.empty()) {
         op.list = std::span<const std::int64_t>(lists_.data() + op.value, op.list.size());
@@ -817,7 +869,7 @@ class txn_line_parser {
       const std::size_t first = lists_.size();
       c.integer_elements(lists_, "a read's list");
       op.value = static_cast<std::int64_t>(first);
-      op.list = std::span<const std::int64_t>(lists_).subspan(first);
+      op.list = std::span<const std::int64_t>(lists_.data() + first, lists_.size() - first);
     }
     c.expect(']', "']' closing the micro-op (a micro-op is [f, key, value])");
     inputs_.push_back(op);
@@ -828,7 +880,7 @@ class txn_line_parser {
   std::string scratch_;
   std::string key_scratch_;
   std::vector<op_input> inputs_;
-  std::vector<std::int64_t> lists_;
+  integer_buffer lists_;
 };
 
 inline transaction_history read_lines(line_reader& lines, workload w, std::size_t bytes) {
