@@ -154,11 +154,13 @@ class key_table {
     for (std::size_t i = fib_hash(static_cast<std::uint64_t>(k)) & mask;; i = (i + 1) & mask) {
       int_slot& s = int_slots_[i];
       if (s.id_plus1 == 0) {
+        // A new key: its id and tagged bytes (for `display`); the byte-string table is for
+        // string keys only.
         char bytes[9];
         bytes[0] = 'i';
         std::memcpy(bytes + 1, &k, 8);
         s.key = k;
-        s.id_plus1 = intern({bytes, 9}) + 1;
+        s.id_plus1 = add({bytes, 9}, 0) + 1;
         ++int_count_;
         return s.id_plus1 - 1;
       }
@@ -183,18 +185,23 @@ class key_table {
   }
 
  private:
+  std::uint32_t add(std::string_view tagged, std::uint64_t hash) {
+    const auto id = static_cast<std::uint32_t>(spans_.size());
+    spans_.emplace_back(static_cast<std::uint32_t>(arena_.size()),
+                        static_cast<std::uint32_t>(tagged.size()));
+    hashes_.push_back(hash);
+    arena_.append(tagged);
+    return id;
+  }
   std::uint32_t intern(std::string_view tagged) {
-    if ((spans_.size() + 1) * 10 > slots_.size() * 7) grow();
+    if ((string_count_ + 1) * 10 > slots_.size() * 7) grow();
     const std::uint64_t h = hash_bytes(tagged);
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t i = h & mask;; i = (i + 1) & mask) {
       const std::uint32_t s = slots_[i];
       if (s == 0) {
-        const auto id = static_cast<std::uint32_t>(spans_.size());
-        spans_.emplace_back(static_cast<std::uint32_t>(arena_.size()),
-                            static_cast<std::uint32_t>(tagged.size()));
-        hashes_.push_back(h);
-        arena_.append(tagged);
+        ++string_count_;
+        const std::uint32_t id = add(tagged, h);
         slots_[i] = id + 1;
         return id;
       }
@@ -206,6 +213,7 @@ class key_table {
     std::vector<std::uint32_t> slots(slots_.empty() ? 64 : slots_.size() * 2, 0);
     const std::size_t mask = slots.size() - 1;
     for (std::uint32_t id = 0; id < spans_.size(); ++id) {
+      if (arena_[spans_[id].first] == 'i') continue;  // integer keys have their own table
       std::size_t i = hashes_[id] & mask;
       while (slots[i] != 0) i = (i + 1) & mask;
       slots[i] = id + 1;
@@ -236,6 +244,7 @@ class key_table {
   std::array<recent_int, 256> recent_ints_{};
   std::vector<int_slot> int_slots_;
   std::size_t int_count_ = 0;
+  std::size_t string_count_ = 0;
   std::string arena_;
   std::string scratch_;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> spans_;
