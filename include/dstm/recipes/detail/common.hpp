@@ -162,6 +162,47 @@ inline std::int64_t sequence_of(std::string_view name) noexcept {
   return v;
 }
 
+/// The name prefix of a node one recipe object creates for one operation:
+/// "<tag><session hex>-<object>-<number>__" (the server appends the sequence). Unique in the
+/// cluster (the session id) and in the process (object and operation numbers), so a create
+/// whose reply was lost can be found again by it.
+inline std::string owned_prefix(std::string_view tag, std::int64_t session, std::uint64_t instance,
+                                std::uint64_t number) {
+  return std::string(tag) + hex(static_cast<std::uint64_t>(session)) + "-" +
+         std::to_string(instance) + "-" + std::to_string(number) + "__";
+}
+
+/// The parts of a name made from `owned_prefix`.
+struct owned_name {
+  std::string_view tag;  ///< including its trailing '-'
+  std::string_view session;
+  std::uint64_t instance = 0;
+  std::uint64_t number = 0;
+};
+
+inline std::optional<owned_name> parse_owned_name(std::string_view name) noexcept {
+  const auto dash = name.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  owned_name out;
+  out.tag = name.substr(0, dash + 1);
+  name.remove_prefix(dash + 1);
+  const auto end = name.find("__");
+  if (end == std::string_view::npos) return std::nullopt;
+  const auto body = name.substr(0, end);
+  const auto d1 = body.find('-');
+  if (d1 == std::string_view::npos) return std::nullopt;
+  const auto d2 = body.find('-', d1 + 1);
+  if (d2 == std::string_view::npos) return std::nullopt;
+  out.session = body.substr(0, d1);
+  const auto inst = body.substr(d1 + 1, d2 - d1 - 1);
+  const auto num = body.substr(d2 + 1);
+  if (std::from_chars(inst.data(), inst.data() + inst.size(), out.instance).ec != std::errc{} ||
+      std::from_chars(num.data(), num.data() + num.size(), out.number).ec != std::errc{}) {
+    return std::nullopt;
+  }
+  return out;
+}
+
 /// A child of a queue-like recipe: its name and sequence number.
 struct seq_child {
   std::string name;

@@ -57,35 +57,6 @@ inline std::optional<lock_kind> kind_of(std::string_view name) noexcept {
   return std::nullopt;
 }
 
-/// The parts of a lock child's name "<kind>-<session hex>-<object>-<acquisition>__<seq>".
-struct lock_name {
-  std::string_view session;
-  std::uint64_t instance = 0;
-  std::uint64_t number = 0;
-};
-
-inline std::optional<lock_name> parse_lock_name(std::string_view name) noexcept {
-  const auto k = kind_of(name);
-  if (!k) return std::nullopt;
-  name.remove_prefix(kind_tag(*k).size());
-  const auto end = name.find("__");
-  if (end == std::string_view::npos) return std::nullopt;
-  const auto body = name.substr(0, end);
-  const auto d1 = body.find('-');
-  if (d1 == std::string_view::npos) return std::nullopt;
-  const auto d2 = body.find('-', d1 + 1);
-  if (d2 == std::string_view::npos) return std::nullopt;
-  lock_name out;
-  out.session = body.substr(0, d1);
-  const auto inst = body.substr(d1 + 1, d2 - d1 - 1);
-  const auto num = body.substr(d2 + 1);
-  if (std::from_chars(inst.data(), inst.data() + inst.size(), out.instance).ec != std::errc{} ||
-      std::from_chars(num.data(), num.data() + num.size(), out.number).ec != std::errc{}) {
-    return std::nullopt;
-  }
-  return out;
-}
-
 /// The child a new acquisition of `kind` at position `mine` must wait for, if any: the nearest
 /// earlier exclusive child for a shared acquisition, the nearest earlier child of either kind
 /// for an exclusive one. Children in `own` (held by the same owner: a downgrade) are skipped.
@@ -321,9 +292,7 @@ class queue_lock {
   /// Gives `h` a new acquisition number and the node-name prefix that carries it.
   void renumber(hold& h) {
     h.number = ++core_->acquisitions;
-    h.prefix = std::string(kind_tag(h.kind)) +
-               hex(static_cast<std::uint64_t>(core_->c->session_id())) + "-" +
-               std::to_string(core_->instance) + "-" + std::to_string(h.number) + "__";
+    h.prefix = owned_prefix(kind_tag(h.kind), core_->c->session_id(), core_->instance, h.number);
     std::lock_guard lock(core_->mutex);
     core_->active.insert(h.number);
   }
@@ -338,8 +307,8 @@ class queue_lock {
     {
       std::lock_guard lock(core_->mutex);
       for (const auto& k : sorted) {
-        const auto p = parse_lock_name(k.name);
-        if (p && p->session == session && p->instance == core_->instance &&
+        const auto p = parse_owned_name(k.name);
+        if (p && kind_of(k.name) && p->session == session && p->instance == core_->instance &&
             !core_->active.contains(p->number)) {
           leftovers.push_back(k.name);
         }
