@@ -38,6 +38,7 @@
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <stdexcept>
@@ -130,9 +131,9 @@ struct bar {
   std::string label;
   std::vector<std::string> tip;  // hover lines
   unsigned marks = 0;
-  std::string tag;                    // short name on the bar ("T12"), may be empty
   std::vector<std::size_t> examples;  // iso: anomaly examples it is part of
   std::int64_t order = -1;            // lin: position in the prefix or linearization
+  bool described = false;             // label and the first tip lines filled in
 };
 
 /// An arrow between two bars (indices into the bars), for isolation cycles.
@@ -166,6 +167,16 @@ struct page {
   std::vector<std::size_t> focus;        // bars the anomaly is about
   std::int64_t selected_example = -1;
   std::vector<std::string> legend;  // extra legend entries, by class name
+  /// Fills bar i's label and puts its first tip lines before the ones about its role. Only the
+  /// bars drawn are described: a million-operation history spends nothing on the others.
+  std::function<void(bar&, std::size_t)> describe;
+
+  bar& described(std::size_t i) {
+    bar& b = bars[i];
+    if (!b.described && describe) describe(b, i);
+    b.described = true;
+    return b;
+  }
 };
 
 /// Chooses which bars to draw: all of them, or `cap` of them: the focus bars first, then the
@@ -212,8 +223,9 @@ inline std::string plural(std::size_t n, std::string_view one, std::string_view 
 
 /// Writes the page: the static part (heading, verdict, findings, legend, report) escaped in
 /// HTML, the bars as JSON for the script that draws the timeline.
-inline std::string render(page p, const html_options& options) {
+inline std::string render(page& p, const html_options& options) {
   const std::vector<std::size_t> kept = select(p.bars, p.focus, options.max_operations);
+  for (std::size_t i : kept) p.described(i);
   std::vector<std::size_t> new_index(p.bars.size(), SIZE_MAX);
   for (std::size_t k = 0; k < kept.size(); ++k) new_index[kept[k]] = k;
 
@@ -281,7 +293,6 @@ inline std::string render(page p, const html_options& options) {
     o["m"] = b.marks;
     o["line"] = b.invoke_line;
     o["ref"] = i;
-    if (!b.tag.empty()) o["tag"] = b.tag;
     if (!b.examples.empty()) o["g"] = b.examples;
     if (b.order >= 0) o["order"] = b.order;
     ops.push_back(std::move(o));
@@ -445,29 +456,33 @@ inline std::string html_timeline(const history& h, const linearizability_result&
 
   p.bars.resize(completion_of.size());
   for (std::size_t k = 0; k < p.bars.size(); ++k) {
-    const event& in = h[invoke_of[k]];
     const event* out = completion_of[k] == SIZE_MAX ? nullptr : &h[completion_of[k]];
     d::bar& b = p.bars[k];
-    b.process = in.process;
+    b.process = h[invoke_of[k]].process;
     b.invoke_line = invoke_of[k] + 1;
     b.completion_line = out == nullptr ? 0 : completion_of[k] + 1;
     b.type = out == nullptr ? "info" : to_string(out->type);
-    std::string label = detail::pictures::operation_label(in, out);
-    b.label = std::move(label);
-    b.tip.push_back(d::where(b.process, b.invoke_line, b.completion_line, b.type) +
-                    (out != nullptr && out->type != event_type::info
-                         ? ", " + std::string(to_string(out->type))
-                         : ""));
-    b.tip.push_back("f: " + d::clip(in.f, 200) +
-                    (in.key.empty() ? "" : ", key: " + d::clip(in.key, 200)));
-    b.tip.push_back("invoked with " + d::clip(d::show(in.value), 400));
-    if (out != nullptr)
-      b.tip.push_back(std::string(to_string(out->type)) + " with " +
-                      d::clip(d::show(out->value), 400));
-    if (in.time != 0 || (out != nullptr && out->time != 0))
-      b.tip.push_back("time " + std::to_string(in.time) +
-                      (out != nullptr ? " \u2192 " + std::to_string(out->time) : "") + " ns");
   }
+  p.describe = [&](d::bar& b, std::size_t k) {
+    const event& in = h[invoke_of[k]];
+    const event* out = completion_of[k] == SIZE_MAX ? nullptr : &h[completion_of[k]];
+    b.label = detail::pictures::operation_label(in, out);
+    std::vector<std::string> tip;
+    tip.push_back(d::where(b.process, b.invoke_line, b.completion_line, b.type) +
+                  (out != nullptr && out->type != event_type::info
+                       ? ", " + std::string(to_string(out->type))
+                       : ""));
+    tip.push_back("f: " + d::clip(in.f, 200) +
+                  (in.key.empty() ? "" : ", key: " + d::clip(in.key, 200)));
+    tip.push_back("invoked with " + d::clip(d::show(in.value), 400));
+    if (out != nullptr)
+      tip.push_back(std::string(to_string(out->type)) + " with " +
+                    d::clip(d::show(out->value), 400));
+    if (in.time != 0 || (out != nullptr && out->time != 0))
+      tip.push_back("time " + std::to_string(in.time) +
+                    (out != nullptr ? " \u2192 " + std::to_string(out->time) : "") + " ns");
+    b.tip.insert(b.tip.begin(), tip.begin(), tip.end());
+  };
 
   auto bar_at = [&](std::size_t event_index) -> std::size_t {
     if (event_index >= h.size() || bar_of[event_index] == SIZE_MAX)
@@ -507,7 +522,7 @@ inline std::string html_timeline(const history& h, const linearizability_result&
           "with it works");
       p.focus.push_back(i);
     }
-    d::bar& b = p.bars[blamed];
+    d::bar& b = p.described(blamed);
     b.marks |= d::mark_blamed;
     b.tip.push_back("BLAMED: must take effect before it returns on line " +
                     std::to_string(b.completion_line) + ", but cannot" + on_key);
@@ -556,7 +571,7 @@ inline std::string html_timeline(const history& h, const linearizability_result&
     for (std::size_t c : k.candidates) {
       const std::size_t i = bar_at(c);
       if (i == blamed) continue;
-      const d::bar& cb = p.bars[i];
+      const d::bar& cb = p.described(i);
       findings += "<li><span class=\"op-ref candidate\" data-ref=\"" + std::to_string(i) + "\">" +
                   d::escape(cb.label) + "</span> \u2014 " +
                   d::escape(d::where(cb.process, cb.invoke_line, cb.completion_line, cb.type)) +
@@ -582,7 +597,7 @@ inline std::string html_timeline(const history& h, const linearizability_result&
   } else {
     p.legend = {"linearized"};
   }
-  return d::render(std::move(p), options);
+  return d::render(p, options);
 }
 
 /// A self-contained HTML page drawing transaction history `h` and the verdict `result` of
@@ -642,26 +657,30 @@ inline std::string html_timeline(const transaction_history& h, const isolation_r
              : t.status == txn_status::ok   ? "ok"
              : t.status == txn_status::fail ? "fail"
                                             : "info";
-    b.tag = "T" + std::to_string(id);
-    std::string label = b.tag + ":";
-    for (const micro_op& op : h.ops(static_cast<std::uint32_t>(id))) {
-      const std::string text = op_text(op);
-      label += " " + text;
-      b.tip.push_back("  " + text);
-    }
-    b.label = d::clip(std::move(label), 160);
-    std::string head = b.tag + ": process " + std::to_string(t.process) + ", invoke line " +
+  }
+  p.describe = [&](d::bar& b, std::size_t id) {
+    const txn_record& t = txns[id];
+    constexpr std::size_t max_listed = 40;
+    const std::string tag = "T" + std::to_string(id);
+    std::string label = tag + ":";
+    std::vector<std::string> tip;
+    std::string head = tag + ": process " + std::to_string(t.process) + ", invoke line " +
                        std::to_string(t.invoke_line);
     head += t.complete_line == 0
                 ? std::string(", never completed (outcome unknown)")
                 : ", " + std::string(b.type) + " line " + std::to_string(t.complete_line);
-    b.tip.insert(b.tip.begin(), std::move(head));
-    if (b.tip.size() > 41) {
-      const std::size_t more = b.tip.size() - 41;
-      b.tip.resize(41);
-      b.tip.push_back("  \u2026 " + std::to_string(more) + " more micro-ops");
+    tip.push_back(std::move(head));
+    const auto ops = h.ops(static_cast<std::uint32_t>(id));
+    for (const micro_op& op : ops) {
+      const std::string text = op_text(op);
+      if (label.size() < 200) label += " " + text;
+      if (tip.size() <= max_listed) tip.push_back("  " + text);
     }
-  }
+    if (ops.size() > max_listed)
+      tip.push_back("  \u2026 " + std::to_string(ops.size() - max_listed) + " more micro-ops");
+    b.label = d::clip(std::move(label), 160);
+    b.tip.insert(b.tip.begin(), tip.begin(), tip.end());
+  };
 
   auto check_id = [&](std::uint32_t id) -> std::size_t {
     if (id >= txns.size())
@@ -702,7 +721,8 @@ inline std::string html_timeline(const transaction_history& h, const isolation_r
     for (const dependency& dep : ex.cycle) {
       const std::string kind(edge_name(dep.kind));
       p.arrows.push_back({check_id(dep.from), check_id(dep.to), kind,
-                          kind + (dep.key.empty() ? "" : " " + d::clip(dep.key, 40)),
+                          // Short keys name the edge on the picture; long ones only on hover.
+                          kind + (dep.key.empty() || dep.key.size() > 4 ? "" : " " + dep.key),
                           "T" + std::to_string(dep.from) + " \u2192 T" + std::to_string(dep.to) +
                               " (" + kind + "): " + dep.explanation,
                           n});
@@ -728,7 +748,7 @@ inline std::string html_timeline(const transaction_history& h, const isolation_r
       std::string note;
       for (const auto& [t, words] : result.txn_notes)
         if (t == id) note = words;
-      if (note.empty()) note = p.bars[id].label;
+      if (note.empty()) note = p.described(id).label;
       findings +=
           "<li><span class=\"op-ref anomaly\" data-ref=\"" + std::to_string(id) + "\">T" +
           std::to_string(id) + "</span> " +
@@ -766,7 +786,7 @@ inline std::string html_timeline(const transaction_history& h, const isolation_r
         "<h2>Undecided</h2>\n<p>The cycle search ran out of budget before finding "
         "an anomaly the level forbids.</p>\n";
   }
-  return d::render(std::move(p), options);
+  return d::render(p, options);
 }
 
 namespace detail::html {
@@ -875,7 +895,6 @@ svg text { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; }
 text.outside { font-size: 11px; font-weight: bold; fill: var(--blamed); paint-order: stroke;
   stroke: #fff; stroke-width: 4px; stroke-linejoin: round; }
 .badge circle { fill: var(--blamed); } .badge text { fill: #fff; font-size: 11px; font-weight: bold; }
-text.tag { font-size: 10.5px; font-weight: bold; fill: var(--blamed); }
 .gap rect { fill: url(#hatch); }
 .boundary line { stroke: var(--blamed); stroke-width: 2; stroke-dasharray: 6 4; }
 .boundary text { font-size: 11px; fill: var(--blamed); font-weight: bold; }
@@ -1012,6 +1031,17 @@ inline std::string_view page_script() {
     var bars = el('g', { 'class': 'bars' }, svg);
     var labels = el('g', { 'class': 'labels' }, svg);
     var charW = 6.7;
+    function loud(o) { return (o.m & M_BLAMED) || (selected >= 0 && inExample(o, selected)); }
+    function insideRoom(b) { return Math.floor((b.x1 - b.x0 - 8) / charW); }
+    // Bars covered by a loud label drawn after its bar keep quiet.
+    var quiet = {};
+    data.ops.forEach(function (o, i) {
+      var b = barBox(o);
+      if (!loud(o) || o.label.length <= insideRoom(b)) return;
+      var end = b.x1 + 5 + Math.min(o.label.length, 64) * charW;
+      for (var j = nextInLane[i]; j >= 0 && barBox(data.ops[j]).x0 < end; j = nextInLane[j])
+        quiet[j] = true;
+    });
     data.ops.forEach(function (o, i) {
       var b = barBox(o);
       var cls = 'op t-' + o.t;
@@ -1037,26 +1067,27 @@ inline std::string_view page_script() {
         el('rect', { 'class': 'under', x: b.x0, y: b.y + barH + 1.5, width: b.x1 - b.x0,
                      height: 3, rx: 1 }, g);
       // Inside the bar if it fits, else just after it, up to the next bar of the lane.
-      var inside = Math.floor((b.x1 - b.x0 - 8) / charW);
+      var inside = insideRoom(b);
       var limit = nextInLane[i] >= 0 ? barBox(data.ops[nextInLane[i]]).x0 : endX() + pad;
       var after = Math.floor((limit - b.x1 - 10) / charW);
-      var blamedOut = (o.m & M_BLAMED) && o.label.length > inside;
-      if (barH >= 12 && !blamedOut && (inside >= 3 || after >= 3)) {
+      // The blamed operation and the selected anomaly's transactions are never cut short:
+      // their label goes after the bar, over whatever follows.
+      var loudOut = loud(o) && o.label.length > inside;
+      if (barH >= 12 && !loudOut && !quiet[i] && (inside >= 3 || after >= 3)) {
         var out = o.label.length > inside && after > inside;
         var room = out ? after : inside;
         var s = o.label.length > room ? o.label.slice(0, room - 1) + '\u2026' : o.label;
         el('text', { x: out ? b.x1 + 4 : b.x0 + 4, y: b.y + barH / 2 + 4,
                      'class': out ? 'spill' : 'in' }, g, s);
       }
-      else if (o.m & M_BLAMED)
-        el('text', { 'class': 'outside', x: b.x1 + 5, y: b.y + barH / 2 + 4 }, labels, o.label);
+      else if (loudOut)
+        el('text', { 'class': 'outside', x: b.x1 + 5, y: b.y + barH / 2 + 4 }, labels,
+           o.label.length > 64 ? o.label.slice(0, 63) + '\u2026' : o.label);
       if (o.m & M_BLAMED) {
         var bd = el('g', { 'class': 'badge' }, g);
         el('circle', { cx: b.x0, cy: b.y, r: 7 }, bd);
         el('text', { x: b.x0 - 2, y: b.y + 4 }, bd, '!');
       }
-      if (o.tag && selected >= 0 && inExample(o, selected))
-        el('text', { 'class': 'tag', x: b.x0, y: b.y - 2 }, g, o.tag);
     });
 
     data.boundaries.forEach(function (m) {
@@ -1070,8 +1101,9 @@ inline std::string_view page_script() {
       el('title', {}, bg, m.text);
     });
 
-    // Arrows between bars that overlap in time run straight up or down through the
-    // overlap, several edges of one pair side by side; others curve between bar centers.
+    // Arrows between bars that overlap in time run straight up or down through the overlap,
+    // several edges of one pair side by side; between bars apart in time they curve through
+    // the gap between the lanes; within a lane they arc above it.
     var edges = el('g', { 'class': 'edges' }, svg);
     var shown = data.edges.filter(function (e) { return e.g === selected; });
     var pairs = {};
@@ -1099,16 +1131,28 @@ inline std::string_view page_script() {
                      'text-anchor': leftSide ? 'end' : 'start' }, g, e.label);
         return;
       }
-      var ax = (a.x0 + a.x1) / 2, bx = (b.x0 + b.x1) / 2;
-      var ay = same ? a.y : down ? a.y + barH : a.y, by = same ? b.y : down ? b.y : b.y + barH;
-      var dx = bx - ax, dy = by - ay, len = Math.sqrt(dx * dx + dy * dy) || 1;
-      var bend = same ? -Math.max(28, Math.min(90, len / 3)) : 26 + 10 * (k % 3);
-      var cx = (ax + bx) / 2 - dy / len * bend, cy = (ay + by) / 2 + dx / len * bend;
-      if (same) { cx = (ax + bx) / 2; cy = ay + bend; }
-      el('path', { d: 'M' + ax + ',' + ay + ' Q' + cx + ',' + cy + ' ' + bx + ',' + by,
+      if (!same) {
+        // Apart in time: an S-curve through the gap between the lanes, where the label goes.
+        // Each edge of a pair leaves and reaches its bars at the same fraction of their
+        // length, so the curves run side by side without crossing.
+        var f = nth / (pairs[key] + 1);
+        var ax = a.x0 + (a.x1 - a.x0) * f, bx = b.x0 + (b.x1 - b.x0) * f;
+        var ay = down ? a.y + barH : a.y, by = down ? b.y : b.y + barH;
+        var ym = (down ? a.y + barH + (rowH - barH) / 2 : a.y - (rowH - barH) / 2) +
+                 (nth * 2 - pairs[key] - 1) * 4;
+        el('path', { d: 'M' + ax + ',' + ay + ' C' + ax + ',' + ym + ' ' + bx + ',' + ym + ' ' +
+                     bx + ',' + by, 'marker-end': marker }, g);
+        var side = pairs[key] < 2 ? 0 : nth * 2 <= pairs[key] ? -1 : 1;  // two: outward
+        el('text', { x: (ax + bx) / 2 + side * 5, y: ym + 4,
+                     'text-anchor': side < 0 ? 'end' : side > 0 ? 'start' : 'middle' }, g, e.label);
+        return;
+      }
+      // The same lane: an arc above it.
+      var sx = (a.x0 + a.x1) / 2, tx = (b.x0 + b.x1) / 2;
+      var cy = a.y - Math.max(22, Math.min(60, Math.abs(tx - sx) / 4)) - 6 * k;
+      el('path', { d: 'M' + sx + ',' + a.y + ' Q' + (sx + tx) / 2 + ',' + cy + ' ' + tx + ',' + b.y,
                    'marker-end': marker }, g);
-      el('text', { x: 0.25 * ax + 0.5 * cx + 0.25 * bx + 4, y: 0.25 * ay + 0.5 * cy + 0.25 * by },
-         g, e.label);
+      el('text', { x: (sx + tx) / 2, y: (a.y + cy) / 2, 'text-anchor': 'middle' }, g, e.label);
       ++k;
     });
   }
@@ -1184,7 +1228,7 @@ inline std::string_view page_script() {
       zoomTo(f, nPos / 2);
     } else {
       var span = r[1] - r[0] + 1;
-      zoomTo(Math.min(28, Math.max(16, (viewWidth() - 2 * pad) / (span + 24))),
+      zoomTo(Math.min(48, Math.max(16, (viewWidth() - 2 * pad) / (span + 24))),
              (r[0] + r[1]) / 2);
     }
     if (r && (laneY(r[3]) + rowH > scroll.scrollTop + scroll.clientHeight ||
