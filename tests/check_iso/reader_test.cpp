@@ -361,6 +361,23 @@ TEST(history_parser, reads_lines_whose_lists_outgrow_the_buffer) {
   EXPECT_EQ(check_isolation(t).verdict, isolation_verdict::valid);
 }
 
+TEST(history_parser, reads_every_truncation_of_a_line_to_its_very_end) {
+  // A last line without a newline ends the reader's buffer right after its terminating '\0',
+  // so under AddressSanitizer a scanner that read past the '\0' fails here.
+  const std::string invoke = event(0, "invoke", R"([["r", "x", null], ["append", "y", 12]])");
+  const std::string ok = event(0, "ok", R"([["r", "x", [1, 23, -4]], ["append", "y", 12]])");
+  const std::string last = ok.substr(0, ok.size() - 1) + " \"\\u00e9\xC3\xA9\" 1.5e3 tru";
+  for (std::size_t n = 0; n < last.size(); ++n) {
+    const std::string h = invoke + last.substr(0, n);
+    const std::string error = error_of(h);
+    if (n == 0 || n == ok.size() - 1 || n == ok.size()) {  // nothing, or the line (and a space)
+      EXPECT_EQ(error, "no error") << n;
+    } else {
+      EXPECT_EQ(error.rfind("line 2: ", 0), 0u) << n << ": " << error;
+    }
+  }
+}
+
 TEST(history_parser, stream_and_string_readers_agree) {
   const std::string h =
       txn(0, R"([["append", "x", 1]])") + txn(1, R"([["r", "x", null]])", R"([["r", "x", [1]]])");

@@ -231,10 +231,11 @@ class json_cursor {
     if (try_consume(']')) return;
     for (;;) {
       // Most elements are one or two digits followed by ", " or ']': taken here without the
-      // general integer and whitespace paths. (p[1] and p[2] exist: p[0] and p[1] are not '\0'.)
+      // general integer and whitespace paths. (Each character read is after one that is not
+      // the terminating '\0'.)
       const char* p = p_;
       const auto d0 = static_cast<unsigned char>(p[0] - '0');
-      const auto d1 = static_cast<unsigned char>(p[1] - '0');
+      const auto d1 = d0 <= 9 ? static_cast<unsigned char>(p[1] - '0') : 10;
       if (d0 <= 9 && d0 != 0 && d1 > 9 && p[1] != '.' && (p[1] | 0x20) != 'e') {
         out.push_back(d0);
         p += 1;
