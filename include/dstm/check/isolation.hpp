@@ -201,6 +201,27 @@ struct isolation_result {
 
 namespace detail {
 
+/// A read list as the reports print it: `[1, 2, 3]`, or, beyond 12 elements, the first three,
+/// `<ellipsis> N more <ellipsis>` and the last four.
+inline std::string list_text(std::span<const std::int64_t> xs, std::string_view ellipsis = "...") {
+  std::string s = "[";
+  auto item = [&](std::size_t i) {
+    if (i > 0) s += ", ";
+    s += std::to_string(xs[i]);
+  };
+  if (xs.size() <= 12) {
+    for (std::size_t i = 0; i < xs.size(); ++i) item(i);
+  } else {
+    for (std::size_t i = 0; i < 3; ++i) item(i);
+    s += ", ";
+    s += ellipsis;
+    s += " " + std::to_string(xs.size() - 7) + " more ";
+    s += ellipsis;
+    for (std::size_t i = xs.size() - 4; i < xs.size(); ++i) item(i);
+  }
+  return s + "]";
+}
+
 /// The work of one check. Holds the inferred version orders so that edges can be explained in
 /// words after the cycle search, without storing a reason per edge.
 class isolation_analysis {
@@ -253,21 +274,7 @@ class isolation_analysis {
 
   std::string t(std::uint32_t txn) const { return "T" + std::to_string(txn); }
 
-  static std::string list_text(std::span<const std::int64_t> xs) {
-    std::string s = "[";
-    auto item = [&](std::size_t i) {
-      if (i > 0) s += ", ";
-      s += std::to_string(xs[i]);
-    };
-    if (xs.size() <= 12) {
-      for (std::size_t i = 0; i < xs.size(); ++i) item(i);
-    } else {
-      for (std::size_t i = 0; i < 3; ++i) item(i);
-      s += ", ... " + std::to_string(xs.size() - 7) + " more ...";
-      for (std::size_t i = xs.size() - 4; i < xs.size(); ++i) item(i);
-    }
-    return s + "]";
-  }
+  static std::string list_text(std::span<const std::int64_t> xs) { return detail::list_text(xs); }
 
   std::string read_text(const micro_op& op) const {
     if (h_.kind() == workload::list_append) return list_text(h_.read_list(op));

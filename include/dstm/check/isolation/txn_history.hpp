@@ -662,9 +662,8 @@ class txn_line_parser {
   enum class type_field : std::uint8_t { missing, invoke, ok, fail, info };
   enum class field : std::uint8_t { process, type, f, value, other };
 
-  // Elle, Jepsen and dstm write the fields in this order.
-  // `expected` is the field that follows the previous one in that order: tried first, it is
-  // the one compare a field costs in the usual line.
+  // Elle, Jepsen and dstm write the fields in this order: `expected`, the field after the
+  // previous one, is tried first, so a field costs one compare in the usual line.
   static field field_name(json_cursor& c, std::string& scratch, field expected) {
     switch (expected) {
       case field::process:
