@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,7 +44,8 @@ struct counter_change {
 /// node (after a `sync`): its id there means applied; the node unchanged means not applied
 /// (retry); changed by others without its id means not applied unless more than
 /// `remembered_operations` writes passed, in which case `add` throws
-/// `errc::commit_outcome_unknown` rather than guess.
+/// `errc::commit_outcome_unknown` rather than guess — as it does when the session ends while an
+/// add is in flight or unresolved.
 ///
 /// Data format: the value in decimal on the first line, then the remembered ids, one per line.
 /// Other tools can read the value from the first line. Thread-safe.
@@ -78,38 +80,64 @@ class counter {
   /// Adds `delta` exactly once; returns the value before and after.
   counter_change add(std::int64_t delta) {
     auto& c = *c_;
-    const std::string id = detail::hex(static_cast<std::uint64_t>(c.session_id())) + "." +
-                           std::to_string(instance_) + "." + std::to_string(++operations_);
+    // Attempt k writes "<op>/<k>": every attempt expects the version it read, so at most one
+    // of them is ever applied, and a read that shows one of them says which.
+    const std::string op_id = detail::hex(static_cast<std::uint64_t>(c.session_id())) + "." +
+                              std::to_string(instance_) + "." + std::to_string(++operations_) + "/";
+    std::vector<counter_change> attempts;
+    std::optional<std::int32_t> doubt;  // the version the first write of unknown outcome expected
     detail::backoff<C> pause(c);
     for (;;) {
       std::error_code ec;
+      if (doubt) {
+        // Catch up, so a lagging server cannot hide an applied write.
+        detail::retrying(c, forever, ec, [&](std::error_code& e) {
+          c.sync(path_, e);
+          return 0;
+        });
+        if (ec && detail::session_gone(ec)) unknown_outcome();
+        if (ec) detail::throw_failure(ec, "dstm: sync " + path_);
+      }
       auto n =
           detail::retrying(c, forever, ec, [&](std::error_code& e) { return c.get(path_, {}, e); });
       if (ec == coordinator_errc::no_node) {
         create();
         continue;
       }
+      if (ec && doubt && detail::session_gone(ec)) unknown_outcome();
       if (ec) detail::throw_failure(ec, "dstm: counter " + path_);
       auto state = parse(n.data);
+      if (doubt) {
+        for (const auto& id : state.ids) {
+          if (!id.starts_with(op_id)) continue;
+          std::size_t k = 0;
+          std::from_chars(id.data() + op_id.size(), id.data() + id.size(), k);
+          if (k < attempts.size()) return attempts[k];
+        }
+        // Had one been applied, its id would still be among the remembered ones.
+        if (static_cast<std::size_t>(n.stat.version - *doubt) > remembered_operations) {
+          throw dstm::error(make_error_code(errc::commit_outcome_unknown),
+                            "dstm: counter " + path_ + ": more than " +
+                                std::to_string(remembered_operations) +
+                                " writes passed while the outcome of an add was unknown");
+        }
+      }
       const counter_change change{state.value, state.value + delta};
       state.value = change.post;
-      state.ids.push_back(id);
+      state.ids.push_back(op_id + std::to_string(attempts.size()));
+      attempts.push_back(change);
       if (state.ids.size() > remembered_operations) {
         state.ids.erase(state.ids.begin(),
                         state.ids.end() - static_cast<std::ptrdiff_t>(remembered_operations));
       }
       c.set(path_, format(state), n.stat.version, ec);
       if (!ec) return change;
-      if (ec == coordinator_errc::bad_version) continue;  // lost a race: read again
+      if (ec == coordinator_errc::bad_version) continue;  // lost a race (maybe to ourselves)
+      // In flight when the session ended: it may have been applied.
+      if (detail::session_gone(ec)) unknown_outcome();
       if (!detail::transient(ec)) detail::throw_failure(ec, "dstm: counter " + path_);
-      // The reply was lost: find out whether the write was applied.
-      switch (resolve(id, n.stat.version)) {
-        case outcome::applied:
-          return change;
-        case outcome::not_applied:
-          pause.pause(forever);
-          continue;
-      }
+      if (!doubt) doubt = n.stat.version;
+      pause.pause(forever);
     }
   }
 
@@ -129,7 +157,6 @@ class counter {
     std::int64_t value = 0;
     std::vector<std::string> ids;
   };
-  enum class outcome { applied, not_applied };
 
   static state parse(std::string_view data) {
     state s;
@@ -177,28 +204,10 @@ class counter {
     if (ec) detail::throw_failure(ec, "dstm: create counter " + path_);
   }
 
-  /// Whether the write of `id` over `version` was applied, read back after catching up.
-  outcome resolve(const std::string& id, std::int32_t version) {
-    auto& c = *c_;
-    std::error_code ec;
-    detail::retrying(c, forever, ec, [&](std::error_code& e) {
-      c.sync(path_, e);
-      return 0;
-    });
-    if (ec) detail::throw_failure(ec, "dstm: sync " + path_);
-    auto n =
-        detail::retrying(c, forever, ec, [&](std::error_code& e) { return c.get(path_, {}, e); });
-    if (ec) detail::throw_failure(ec, "dstm: counter " + path_);
-    const auto s = parse(n.data);
-    if (std::find(s.ids.begin(), s.ids.end(), id) != s.ids.end()) return outcome::applied;
-    if (n.stat.version == version) return outcome::not_applied;
-    if (static_cast<std::size_t>(n.stat.version - version) <= remembered_operations) {
-      return outcome::not_applied;  // had it been applied, its id would still be remembered
-    }
-    throw dstm::error(make_error_code(errc::commit_outcome_unknown),
-                      "dstm: counter " + path_ + ": more than " +
-                          std::to_string(remembered_operations) +
-                          " writes passed while the outcome of an add was unknown");
+  [[noreturn]] void unknown_outcome() const {
+    throw dstm::error(
+        make_error_code(errc::commit_outcome_unknown),
+        "dstm: counter " + path_ + ": the session ended before the outcome of an add was known");
   }
 
   std::shared_ptr<C> c_;

@@ -40,9 +40,11 @@ namespace dstm::recipes {
 /// (released at once). So every item put is acked at least once; one may be processed twice
 /// when a consumer dies between its work and its `ack`.
 ///
-/// **Exactly one item per put.** A put whose reply was lost is found again by its unique name
-/// (after a `sync`), so it neither vanishes nor doubles. When the session ends during a put
-/// whose outcome is unknown, `put` throws `errc::session_expired`: the item may exist.
+/// **Exactly one item per put.** Each put creates its item together with an ephemeral receipt
+/// (one `multi`); after a lost reply the receipt says whether the put was applied — the item
+/// itself cannot, as a consumer may have taken it already — so it neither vanishes nor doubles.
+/// When the session ends while a put is in flight, `put` throws `errc::commit_outcome_unknown`:
+/// the item may exist. Likewise `ack`.
 ///
 /// Waiting consumers watch the item and claim lists (every consumer wakes on a change: fine for
 /// a handful of consumers per queue). Thread-safe; the queue must outlive its items.
@@ -78,7 +80,8 @@ class queue {
     bool is_valid() const { return core_ && !session_gone_or_lost(); }
 
     /// Removes the item for good. Throws `errc::session_expired` when the claim was lost with
-    /// the session (the item will be, or was, delivered again).
+    /// the session (the item will be, or was, delivered again), `errc::commit_outcome_unknown`
+    /// when the session ended while the outcome of the removal was unknown.
     void ack() {
       if (!core_) return;
       auto k = std::exchange(core_, nullptr);
@@ -107,16 +110,50 @@ class queue {
   queue(std::shared_ptr<C> c, std::string path)
       : core_(std::make_shared<core>(c, std::move(path))), link_(c) {}
 
-  /// Appends `data` (exactly one item, also through lost replies).
+  /// Appends `data`: exactly one item, also through lost replies. Costs two round trips (the
+  /// item with its receipt, then the receipt's removal).
   void put(std::string_view data) {
     auto& c = *core_->c;
     prepare();
     const auto prefix =
         detail::owned_prefix("item-", c.session_id(), core_->instance, ++core_->numbers);
-    std::error_code ec;
-    auto node = detail::protected_create(c, core_->items, prefix, data,
-                                         create_mode::persistent_sequential, forever, nullptr, ec);
-    if (!node) detail::throw_failure(ec, "dstm: put to " + core_->path);
+    const auto receipt = join_path(core_->receipts, prefix);
+    const std::vector<op> ops{op::create(join_path(core_->items, prefix), std::string(data),
+                                         create_mode::persistent_sequential),
+                              op::create(receipt, {}, create_mode::ephemeral)};
+    detail::backoff<C> b(c);
+    for (;;) {
+      std::error_code ec;
+      c.multi(ops, ec);
+      if (!ec) break;
+      if (detail::session_gone(ec) || (detail::transient(ec) && detail::session_gone(c.state()))) {
+        // In flight when the session ended: it may have been applied.
+        throw dstm::error(make_error_code(errc::commit_outcome_unknown),
+                          "dstm: put to " + core_->path + ": the session ended (" + ec.message() +
+                              ") before the outcome was known");
+      }
+      if (!detail::transient(ec)) detail::throw_failure(ec, "dstm: put to " + core_->path);
+      // Lost reply. A consumer may have taken and acked the item already, so the item cannot
+      // tell; the receipt, made in the same multi and removed only by us, can.
+      auto st = detail::retrying(c, forever, ec, [&](std::error_code& e) {
+        c.sync(core_->receipts, e);
+        return e ? std::optional<dstm::stat>{} : c.exists(receipt, {}, e);
+      });
+      if (ec && detail::session_gone(ec)) {
+        throw dstm::error(
+            make_error_code(errc::commit_outcome_unknown),
+            "dstm: put to " + core_->path + ": the session ended before the outcome was known");
+      }
+      if (ec) detail::throw_failure(ec, "dstm: put to " + core_->path);
+      if (st) {
+        detail::require_current_owner(c, st->ephemeral_owner, receipt);
+        break;
+      }
+      b.pause(forever);
+    }
+    if (!detail::remove_node(c, receipt, detail::deadline_after(c.now(), 10'000'000'000))) {
+      core_->pending.add(core_->receipts, prefix);
+    }
   }
 
   /// Claims the oldest unclaimed item, waiting up to `timeout_ns` (negative: for ever) for one;
@@ -178,9 +215,11 @@ class queue {
           path(std::move(p)),
           items(path + "/items"),
           claims(path + "/claims"),
+          receipts(path + "/receipts"),
           instance(detail::next_instance()) {}
     std::shared_ptr<C> c;
-    std::string path, items, claims;
+    std::string path, items, claims, receipts;
+    detail::pending_removals pending;
     std::uint64_t instance;
     std::atomic<std::uint64_t> numbers{0};
     std::atomic<bool> ready{false};
@@ -216,9 +255,25 @@ class queue {
       } finish_on_exit{this, name};
       const auto claim_path = join_path(claims, name);
       const auto item_path = join_path(items, name);
+      auto unknown_outcome = [&] {
+        throw dstm::error(
+            make_error_code(errc::commit_outcome_unknown),
+            "dstm: ack " + item_path + ": the session ended before the outcome was known");
+      };
       detail::backoff<C> b(*c);
+      bool unknown = false;  // a multi whose reply was lost may have been applied
       for (;;) {
         std::error_code ec;
+        if (unknown) {
+          // Applied if the item is gone (only its claim holder removes it).
+          auto item_st = detail::retrying(*c, forever, ec, [&](std::error_code& e) {
+            c->sync(items, e);
+            return e ? std::optional<dstm::stat>{} : c->exists(item_path, {}, e);
+          });
+          if (ec && detail::session_gone(ec)) unknown_outcome();
+          if (ec) detail::throw_failure(ec, "dstm: ack " + item_path);
+          if (!item_st) return;
+        }
         // Ours still? A claim of an ended session is gone; one of another session is theirs.
         auto st = detail::retrying(
             *c, forever, ec, [&](std::error_code& e) { return c->exists(claim_path, {}, e); });
@@ -230,13 +285,10 @@ class queue {
         const std::vector<op> ops{op::remove(item_path), op::remove(claim_path)};
         c->multi(ops, ec);
         if (!ec) return;
+        // A write in flight when the session ended may have been applied before it ended.
+        if (detail::session_gone(ec)) unknown_outcome();
         if (!detail::transient(ec)) detail::throw_failure(ec, "dstm: ack " + item_path);
-        // Lost reply: applied if the item is gone.
-        auto item_st = detail::retrying(*c, forever, ec, [&](std::error_code& e) {
-          c->sync(items, e);
-          return e ? std::optional<dstm::stat>{} : c->exists(item_path, {}, e);
-        });
-        if (!ec && !item_st) return;
+        unknown = true;
         b.pause(forever);
       }
     }
@@ -263,6 +315,7 @@ class queue {
     std::error_code ec;
     detail::ensure_path(c, core_->items, forever, ec);
     if (!ec) detail::ensure_path(c, core_->claims, forever, ec);
+    if (!ec) detail::ensure_path(c, core_->receipts, forever, ec);
     if (ec) detail::throw_failure(ec, "dstm: queue " + core_->path);
     core_->ready = true;
   }
@@ -286,11 +339,16 @@ class queue {
       detail::backoff<C> b(c);
       for (;;) {
         std::error_code ec;
-        c.create(claim_path, tag, create_mode::ephemeral, open_acl_unsafe(), nullptr, ec);
+        // The check makes the claim fail when the item is gone: the item list may have come
+        // from a server that lags behind an ack, but a write is decided by the leader.
+        const std::vector<op> ops{op::check(item_path, any_version),
+                                  op::create(claim_path, tag, create_mode::ephemeral)};
+        c.multi(ops, ec);
         if (!ec) {
           ours = true;
           break;
         }
+        if (ec == coordinator_errc::no_node) break;  // acked by someone meanwhile
         if (ec != coordinator_errc::node_exists && !detail::transient(ec)) {
           detail::throw_failure(ec, "dstm: claim " + item_path);
         }

@@ -240,9 +240,10 @@ class semaphore {
     };
   }
 
-  /// Creates `path` with N as its data (or checks the N found there) and `path/leases`.
-  void prepare(std::int64_t deadline) {
-    if (core_->ready) return;
+  /// Creates `path` with N as its data (or checks the N found there) and `path/leases`. False
+  /// when the deadline passed first (the connection is down).
+  bool prepare(std::int64_t deadline) {
+    if (core_->ready) return true;
     auto& c = *core_->c;
     std::error_code ec;
     detail::ensure_path(c, parent_path(core_->path), deadline, ec);
@@ -260,6 +261,7 @@ class semaphore {
                            [&](std::error_code& e) { return c.get(core_->path, {}, e); });
     }
     if (!ec) detail::ensure_path(c, core_->leases, deadline, ec);
+    if (ec && detail::transient(ec) && !detail::session_gone(c.state())) return false;
     if (ec) detail::throw_failure(ec, "dstm: semaphore " + core_->path);
     int stored = 0;
     const auto* b = n.data.data();
@@ -270,6 +272,7 @@ class semaphore {
                             " leases, not " + std::to_string(core_->max));
     }
     core_->ready = true;
+    return true;
   }
 
   std::optional<lease> acquire_until(std::int64_t deadline, bool wait, std::stop_token stop) {
@@ -278,7 +281,7 @@ class semaphore {
       detail::throw_session_expired("dstm: semaphore " + core_->path);
     }
     core_->pending.flush(c, detail::deadline_after(c.now(), 0));
-    prepare(wait ? deadline : forever);
+    if (!prepare(wait ? deadline : forever)) return std::nullopt;
     bool in_time = false;
     if (!wait) {
       in_time = gate_.try_lock();

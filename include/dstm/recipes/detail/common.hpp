@@ -330,6 +330,7 @@ class session_link {
 struct owned_node {
   std::string path;
   dstm::stat stat;
+  bool gone = false;  ///< created, and already removed by someone else (persistent modes)
 };
 
 /// Throws `session_expired` unless `owner` (a node's ephemeral owner) is the coordinator's
@@ -402,6 +403,10 @@ std::optional<owned_node> protected_create(C& c, const std::string& parent,
           if (is_ephemeral(mode)) require_current_owner(c, st->ephemeral_owner, path);
           return owned_node{path, *st};
         }
+        // Created, then removed before we looked: a persistent node was consumed (a queue
+        // item) and must not be made again; an ephemeral one went with its session or was
+        // removed, and creating it again under the same unique name makes no duplicate.
+        if (!is_ephemeral(mode)) return owned_node{path, {}, true};
       }
     }
     dstm::stat st;
