@@ -266,17 +266,19 @@ TEST(Mutex, WaiterWakesWhenItsSessionExpires) {
   background waiter([&] {
     mutex m(zk, "/locks/w");
     try {
-      m.lock();
-      outcome = 1;
+      // Bounded, so that a waiter that sleeps through the expiry fails the test instead of
+      // hanging it: without a wake-up it returns false at the deadline.
+      outcome = m.try_lock_for(3s) ? 1 : 4;
     } catch (const dstm::error& e) {
       outcome = e.code() == dstm::errc::session_expired ? 2 : 3;
     }
   });
   ASSERT_TRUE(eventually([&] { return env.children("/locks/w").size() == 2; }));
   env.store->expire(zk->session_id());
-  EXPECT_TRUE(eventually([&] { return outcome.load() != 0; }, 3s))
+  EXPECT_TRUE(eventually([&] { return outcome.load() != 0; }, 1s))
       << "the waiter slept through the end of its session";
-  EXPECT_EQ(outcome.load(), 2);
+  waiter.join();
+  EXPECT_EQ(outcome.load(), 2) << "1: acquired, 4: timed out, 3: another error";
   holder.unlock();  // lets a waiter that slept through it finish
 }
 
