@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -265,18 +266,21 @@ class client : public std::enable_shared_from_this<client> {
   /// after `close()`.
   std::shared_ptr<any_coordinator> session() {
     std::vector<std::function<void()>> hooks;
-    std::shared_ptr<any_coordinator> s;
+    std::shared_ptr<any_coordinator> s, old;
     {
       std::lock_guard lock(session_mutex_);
       if (closed_) {
         throw coordinator_error(make_error_code(coordinator_errc::closing), "client closed");
       }
       if (expired_) {
-        reopen_locked();
+        old = reopen_locked();
         hooks = new_session_hooks_;
       }
       s = session_;
     }
+    // Closed outside the lock: closing joins the old session's dispatcher, which may be
+    // waiting for this lock in its expiry listener.
+    if (old) old->close();
     for (auto& h : hooks) h();
     return s;
   }
@@ -530,6 +534,22 @@ class client : public std::enable_shared_from_this<client> {
   /// The queue of escalated transactions.
   std::string escalation_dir() const { return join_path(options_.root, "escalation"); }
 
+  /// Escalations of this client in progress, by their queue nodes' prefix: a queue node of this
+  /// client whose prefix is not among them is an orphan (its create's reply was lost, or its
+  /// session was abandoned) that would block the queue while that session lives.
+  void escalation_started(const std::string& prefix) {
+    std::lock_guard lock(lanes_mutex_);
+    escalations_.insert(prefix);
+  }
+  void escalation_ended(const std::string& prefix) {
+    std::lock_guard lock(lanes_mutex_);
+    escalations_.erase(prefix);
+  }
+  bool escalation_active(const std::string& prefix) const {
+    std::lock_guard lock(lanes_mutex_);
+    return escalations_.contains(prefix);
+  }
+
   /// Examines up to `max_clients` other clients (from a random start) and removes the records
   /// of those whose records have not changed for `options().record_max_age_ms`, and returns how
   /// many clients' records it removed. A record that changes meanwhile is kept (its removal is
@@ -641,15 +661,18 @@ class client : public std::enable_shared_from_this<client> {
     if (session_.get() == s) expired_ = true;
   }
 
-  void reopen_locked() {
+  /// Replaces the session; returns the old one, for the caller to close after unlocking.
+  [[nodiscard]] std::shared_ptr<any_coordinator> reopen_locked() {
     if (closed_)
       throw coordinator_error(make_error_code(coordinator_errc::closing), "client closed");
-    if (session_) session_->close();
+    // A factory that throws leaves the expired session in place, to be replaced next time.
+    auto fresh = factory_();
+    auto old = std::exchange(session_, std::move(fresh));
     cache_->reset();
-    session_ = factory_();
     expired_ = false;
     ++metrics_.reconnects;
     subscribe_locked();
+    return old;
   }
 
   // Session listeners run on the coordinator's dispatcher and may outlive the client.
@@ -672,7 +695,8 @@ class client : public std::enable_shared_from_this<client> {
   std::uint64_t id_ = 0;
   std::mutex rng_mutex_;
   std::uint64_t rng_ = 0;
-  std::mutex lanes_mutex_;
+  mutable std::mutex lanes_mutex_;
+  std::set<std::string> escalations_;  ///< guarded by lanes_mutex_
   std::vector<lane> free_lanes_;
   int lane_count_ = 0;
   std::atomic<std::uint64_t> sequence_{0};

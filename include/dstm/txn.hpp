@@ -575,39 +575,67 @@ auto dosync(const std::shared_ptr<client>& c, Body&& body, txn_options options =
   const auto level = options.level.value_or(c->options().default_isolation);
   const int max_retries = options.max_retries.value_or(c->options().max_retries);
   const int escalate_after = c->options().escalate_after;
-  int conflicts = 0, gate_waits = 0;
+  int conflicts = 0, gate_waits = 0, transient = 0;
   std::optional<detail::escalation> escalated;
   for (int attempt = 0;; ++attempt) {
-    if (escalated) {
-      escalated->hold();
-    } else if (escalate_after > 0 && conflicts >= escalate_after) {
-      escalated.emplace(*c);  // queues: the next runs cannot lose to optimistic commits
+    enum class again { doomed, conflict, gate, transient } why = again::doomed;
+    std::string last_error;
+    {
+      try {
+        if (escalated) {
+          escalated->hold();
+        } else if (escalate_after > 0 && conflicts >= escalate_after) {
+          escalated.emplace(*c);  // queues: the next runs cannot lose to optimistic commits
+        }
+        txn tx(c, level, escalated ? &*escalated : nullptr);
+        if constexpr (std::is_void_v<result>) {
+          body(tx);
+          tx.commit();
+          return;
+        } else {
+          result r = body(tx);
+          tx.commit();
+          return r;
+        }
+      } catch (const detail::retry_signal& signal) {
+        why = signal.gate ? again::gate : signal.conflict ? again::conflict : again::doomed;
+      } catch (const coordinator_error& e) {
+        // A read, or the commit's bookkeeping before its multi, could not reach the
+        // coordinator: nothing was applied (a lost commit reply is resolved through the
+        // outcome record, never thrown), so the body may run again, on a new session if need
+        // be. Other coordinator errors (closing, not_authorized, ...) are the caller's.
+        const auto ec = e.code();
+        if (!outcome_unknown(ec) && ec != coordinator_errc::session_expired &&
+            ec != coordinator_errc::session_moved) {
+          throw;
+        }
+        why = again::transient;
+        last_error = e.what();
+      }
     }
-    txn tx(c, level, escalated ? &*escalated : nullptr);
-    try {
-      if constexpr (std::is_void_v<result>) {
-        body(tx);
-        tx.commit();
-        return;
-      } else {
-        result r = body(tx);
-        tx.commit();
-        return r;
-      }
-    } catch (const detail::retry_signal& signal) {
-      ++c->counters().retries;
-      if (attempt >= max_retries) {
-        throw error(make_error_code(errc::retry_limit_exceeded),
-                    "transaction gave up after " + std::to_string(attempt + 1) + " runs");
-      }
-      if (signal.gate) {
+    // Waits happen outside the handler: a simulated thread must not switch while the C++
+    // runtime holds an exception in flight for it.
+    ++c->counters().retries;
+    if (attempt >= max_retries) {
+      throw error(make_error_code(errc::retry_limit_exceeded),
+                  "transaction gave up after " + std::to_string(attempt + 1) + " runs" +
+                      (last_error.empty() ? "" : " (last: " + last_error + ")"));
+    }
+    switch (why) {
+      case again::gate:
         ++c->counters().gate_waits;
         detail::wait_for_gate(*c, ++gate_waits);
-      } else if (signal.conflict) {
+        break;
+      case again::conflict:
         ++conflicts;
         // Escalated: nobody else commits now; only the stale read's invalidation is awaited.
         c->session()->sleep_for(c->backoff_ns(escalated ? 1 : conflicts));
-      }
+        break;
+      case again::transient:
+        c->session()->sleep_for(c->backoff_ns(std::min(++transient, 8)));
+        break;
+      case again::doomed:
+        break;
     }
   }
 }

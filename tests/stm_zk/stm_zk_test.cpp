@@ -5,94 +5,17 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <cstdio>
-#include <cstdlib>
-#include <dstm/sim/workloads/stm.hpp>
+#include <cstdint>
 #include <dstm/testing/zookeeper_server.hpp>
-#include <dstm/zookeeper.hpp>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
+
+#include "support.hpp"
 
 namespace {
 
-namespace sim = dstm::sim;
-namespace stm = dstm::sim::workloads::stm;
-namespace zk = dstm::zookeeper;
-using namespace std::chrono_literals;
-
-/// Sessions opened for the clients of one run, so that a nemesis can expire them and the test
-/// can read the clients' metrics afterwards.
-class session_registry {
- public:
-  void add(const std::shared_ptr<zk::coordinator>& s) {
-    std::lock_guard lock(mutex_);
-    sessions_.push_back(s);
-  }
-  void add(const std::shared_ptr<dstm::client>& c) {
-    std::lock_guard lock(mutex_);
-    clients_.push_back(c);
-  }
-  /// A connected session, chosen by `pick` among the live ones, or null.
-  std::shared_ptr<zk::coordinator> live(std::uint64_t pick) {
-    std::lock_guard lock(mutex_);
-    std::vector<std::shared_ptr<zk::coordinator>> live;
-    for (auto& w : sessions_) {
-      if (auto s = w.lock(); s && s->state() == dstm::session_state::connected) live.push_back(s);
-    }
-    return live.empty() ? nullptr : live[pick % live.size()];
-  }
-  std::uint64_t reconnects() {
-    std::lock_guard lock(mutex_);
-    std::uint64_t n = 0;
-    for (auto& c : clients_) n += c->metrics().reconnects;
-    return n;
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<std::weak_ptr<zk::coordinator>> sessions_;
-  std::vector<std::shared_ptr<dstm::client>> clients_;
-};
-
-/// Aborts the test process, with a message, if it is not destroyed within `limit`: a deadlock
-/// then fails fast and says so, instead of running into CTest's timeout. `before_abort` runs
-/// first (it stops the server, whose files an abort would leave behind).
-class watchdog {
- public:
-  watchdog(std::chrono::seconds limit, std::string what, std::function<void()> before_abort)
-      : thread_([this, limit, what = std::move(what), before_abort = std::move(before_abort)] {
-          std::unique_lock lock(mutex_);
-          if (!done_cv_.wait_for(lock, limit, [this] { return done_; })) {
-            std::fprintf(stderr,
-                         "%s did not finish within %lld s: a deadlock? (gdb -p PID, then "
-                         "'thread apply all bt')\n",
-                         what.c_str(), static_cast<long long>(limit.count()));
-            if (before_abort) before_abort();
-            std::abort();
-          }
-        }) {}
-  watchdog(const watchdog&) = delete;
-  watchdog& operator=(const watchdog&) = delete;
-  ~watchdog() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    done_cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable done_cv_;
-  bool done_ = false;
-  std::thread thread_;  // last: starts once the members it uses exist
-};
+using namespace stm_zk;
 
 class StmZooKeeper : public ::testing::Test {
  protected:
@@ -102,103 +25,14 @@ class StmZooKeeper : public ::testing::Test {
     server_ = nullptr;
   }
 
-  /// A root znode unique to the running test.
-  static std::string test_root() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    return std::string("/") + info->test_suite_name() + "." + info->name();
+  static zk_target target() {
+    return {[] { return server_->connect_string(); }, [] { delete server_; }};
   }
-
-  /// The workload's options for real threads and real time.
-  static stm::options workload_options(dstm::isolation level, bool ensure = false, int ops = 200) {
-    stm::options o;
-    o.root = test_root();
-    o.ops = ops;
-    o.level = level;
-    o.ensure = ensure;
-    o.sleep = [](std::int64_t ns) { std::this_thread::sleep_for(std::chrono::nanoseconds(ns)); };
-    const auto start = std::chrono::steady_clock::now();
-    o.clock = [start] {
-      return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                                  start)
-          .count();
-    };
-    return o;
-  }
-
-  static dstm::client_options client_options(dstm::isolation level) {
-    dstm::client_options o;
-    o.root = test_root() + "/dstm";
-    o.max_retries = 500;
-    o.backoff_min_ns = 100'000;
-    o.backoff_max_ns = 20'000'000;
-    o.default_isolation = level;
-    return o;
-  }
-
-  /// A client whose sessions (also those opened after an expiry) are recorded in `sessions`.
-  static std::shared_ptr<dstm::client> connect(const dstm::client_options& o,
-                                               session_registry& sessions) {
-    const std::string where = server_->connect_string();
-    auto c = dstm::connect_with(
-        [where, &sessions] {
-          auto s = std::make_shared<zk::coordinator>(where);
-          sessions.add(s);
-          return s;
-        },
-        o);
-    sessions.add(c);
-    return c;
-  }
-
-  /// Setup on one client, `clients` threads of `client_loop`, then `finish` on a fresh client.
-  /// `nemesis` runs on its own thread until the clients are done.
   template <class Workload>
   static sim::workload_result drive(Workload& wl, const dstm::client_options& o, int clients,
                                     std::uint64_t seed, session_registry& sessions,
                                     std::function<void(const std::atomic<bool>&)> nemesis = {}) {
-    // The deadlocked threads never touch the server object again: it is safe to stop it here.
-    watchdog guard(60s, test_root(), [] { delete server_; });
-    {
-      auto c = connect(o, sessions);
-      wl.setup(c);
-      c->close();
-    }
-    std::atomic<bool> done{false};
-    std::thread chaos;
-    if (nemesis) chaos = std::thread([&] { nemesis(done); });
-    std::vector<std::thread> threads;
-    for (int i = 0; i < clients; ++i) {
-      threads.emplace_back([&, i] {
-        sim::rng r(seed * 1000 + static_cast<std::uint64_t>(i));
-        try {
-          auto c = connect(o, sessions);
-          wl.client_loop(c, r, i);
-          c->close();
-        } catch (const std::exception& e) {
-          wl.client_stopped(i, e.what());
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    done = true;
-    if (chaos.joinable()) chaos.join();
-    sim::workload_result result;
-    session_registry final_sessions;
-    auto c = connect(o, final_sessions);
-    wl.finish(c, result);
-    c->close();
-    return result;
-  }
-
-  template <class Workload>
-  static void expect_clean(const Workload& wl, const sim::workload_result& r) {
-    std::string why;
-    for (const auto& e : r.explanations) why += "  " + e + "\n";
-    EXPECT_EQ(r.anomalies, 0u) << why << "transactions: " << stm::describe(wl.stats());
-    EXPECT_GT(wl.stats().committed, 0u);
-    EXPECT_EQ(wl.stats().failed, 0u);
-    EXPECT_GT(r.history.size(), 0u);
-    std::printf("[ zk run   ] %s: %s\n", test_root().c_str(), stm::describe(wl.stats()).c_str());
+    return stm_zk::drive(wl, target(), o, clients, seed, sessions, std::move(nemesis));
   }
 
   static inline dstm::testing::zookeeper_server* server_ = nullptr;

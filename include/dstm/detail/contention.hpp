@@ -54,7 +54,14 @@ inline void wait_for_gate(client& c, int waits) {
 /// Constructed when `dosync` escalates; the destructor gives everything back.
 class escalation {
  public:
-  explicit escalation(client& c) : c_(c) { acquire(); }
+  explicit escalation(client& c) : c_(c) {
+    try {
+      acquire();
+    } catch (...) {
+      release();  // no destructor runs for a constructor that throws
+      throw;
+    }
+  }
   ~escalation() { release(); }
   escalation(const escalation&) = delete;
   escalation& operator=(const escalation&) = delete;
@@ -76,14 +83,17 @@ class escalation {
     ++c_.counters().escalations;
     const std::string dir = c_.escalation_dir();
     // A prefix unique to this attempt finds our node again after a lost create reply.
-    const std::string prefix = c_.record_name() + "-" + std::to_string(c_.next_sequence()) + "-";
+    prefix_ = c_.record_name() + "-" + std::to_string(c_.next_sequence()) + "-";
+    c_.escalation_started(prefix_);
+    const std::string& prefix = prefix_;
+    bool maybe_created = false;  // a create whose reply was lost: look before creating again
     for (int attempt = 1;; ++attempt) {
       if (attempt > c_.options().outcome_attempts) {
         throw error(make_error_code(errc::timeout), "escalation: could not join the queue");
       }
       auto s = c_.session();
       std::error_code ec;
-      if (node_.empty()) {
+      if (node_.empty() && !maybe_created) {
         ++c_.counters().round_trips;
         node_ = s->create(dir + "/" + prefix, "", create_mode::ephemeral_sequential,
                           open_acl_unsafe(), nullptr, ec);
@@ -93,12 +103,19 @@ class escalation {
           continue;
         }
         if (ec) node_.clear();
+        maybe_created = outcome_unknown(ec);
         if (ec && !c_.session_lost(s, ec) && !outcome_unknown(ec)) {
           throw coordinator_error(ec, "escalation: join the queue");
         }
       }
       ++c_.counters().round_trips;
       auto queue = s->children(dir, {}, ec);
+      if (ec == coordinator_errc::no_node) {
+        c_.ensure_path(dir);  // no queue yet, so no node of ours either
+        maybe_created = false;
+        node_.clear();
+        continue;
+      }
       if (ec) {
         if (!c_.session_lost(s, ec)) s->sleep_for(c_.backoff_ns(std::min(attempt, 6)));
         continue;
@@ -107,6 +124,7 @@ class escalation {
                 [](const auto& a, const auto& b) { return sequence_of(a) < sequence_of(b); });
       auto mine = std::find_if(queue.names.begin(), queue.names.end(),
                                [&](const std::string& n) { return n.starts_with(prefix); });
+      maybe_created = false;  // the listing answers it
       if (mine == queue.names.end()) {
         node_.clear();  // never created, or gone with an expired session: join again
         continue;
@@ -116,7 +134,17 @@ class escalation {
         // Wait for the predecessor only: when it leaves, look again.
         const std::string before = dir + "/" + *std::prev(mine);
         ++c_.counters().round_trips;
-        if (s->exists(before, {}, ec) || ec) s->sleep_for(c_.backoff_ns(std::min(attempt, 6)));
+        const auto st = s->exists(before, {}, ec);
+        if (!ec && st && orphan(*std::prev(mine))) {
+          // A node of this client that no escalation of it holds: a second node of this very
+          // attempt (a create whose reply was lost, then made again), or one left by an
+          // abandoned session. It would block us, and every later waiter, while it lives.
+          ++c_.counters().round_trips;
+          s->remove(before, any_version, ec);
+          attempt = 0;
+          continue;
+        }
+        if (st || ec) s->sleep_for(c_.backoff_ns(std::min(attempt, 6)));
         attempt = 0;  // waiting in line is not a failure
         continue;
       }
@@ -147,20 +175,40 @@ class escalation {
   /// Reopens the gate if the commit did not, and leaves the queue. Best effort: a failure
   /// here is repaired by waiters (a closed gate with a vanished holder is reopened).
   void release() noexcept {
-    if (node_.empty()) return;
+    if (prefix_.empty()) return;
     try {
       auto s = c_.session();
       std::error_code ec;
-      auto gate = c_.fetch(c_.gate_path());
-      if (gate->data() == node_) {
-        ++c_.counters().round_trips;
-        s->set(c_.gate_path(), "", gate->stat().version, ec);
+      if (!node_.empty()) {
+        auto gate = c_.fetch(c_.gate_path());
+        if (gate->data() == node_) {
+          ++c_.counters().round_trips;
+          s->set(c_.gate_path(), "", gate->stat().version, ec);
+        }
       }
+      // Every node of this attempt, also one a lost create reply hid from us: left behind, it
+      // would block every later waiter while our session lives.
       ++c_.counters().round_trips;
-      s->remove(node_, any_version, ec);
+      auto queue = s->children(c_.escalation_dir(), {}, ec);
+      for (const auto& name : queue.names) {
+        if (!name.starts_with(prefix_)) continue;
+        ++c_.counters().round_trips;
+        s->remove(c_.escalation_dir() + "/" + name, any_version, ec);
+      }
     } catch (...) {
     }
+    c_.escalation_ended(prefix_);
     node_.clear();
+    prefix_.clear();
+  }
+
+  /// True for a queue node named by this client but held by none of its escalations.
+  bool orphan(const std::string& name) const {
+    const std::string mine = c_.record_name() + "-";
+    if (!name.starts_with(mine)) return false;
+    if (name.starts_with(prefix_)) return true;  // ours is `mine` (the latest); this is a twin
+    const auto end = name.find('-', mine.size());
+    return end != std::string::npos && !c_.escalation_active(name.substr(0, end + 1));
   }
 
   static std::uint64_t sequence_of(std::string_view name) noexcept {
@@ -168,6 +216,7 @@ class escalation {
   }
 
   client& c_;
+  std::string prefix_;  ///< names this attempt's queue node: `<client>-<number>-`
   std::string node_;
   std::int32_t gate_version_ = -1;
 };

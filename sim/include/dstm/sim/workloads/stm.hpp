@@ -97,6 +97,10 @@ struct txn_stats {
   std::uint64_t retry_limit = 0;
   std::uint64_t coordinator_errors = 0;
   std::uint64_t body_runs = 0;  ///< runs of bodies that check something inside (opacity)
+  /// From the clients' metrics: commits resolved through the outcome record after a lost
+  /// reply, new sessions after an expiry, and bodies run again after a transient error or a
+  /// conflict — how hard the faults hit what `dosync` hides.
+  std::uint64_t outcome_resolutions = 0, reconnects = 0, retries = 0;
 
   txn_stats& operator+=(const txn_stats& o) noexcept {
     committed += o.committed;
@@ -106,6 +110,9 @@ struct txn_stats {
     retry_limit += o.retry_limit;
     coordinator_errors += o.coordinator_errors;
     body_runs += o.body_runs;
+    outcome_resolutions += o.outcome_resolutions;
+    reconnects += o.reconnects;
+    retries += o.retries;
     return *this;
   }
 };
@@ -116,7 +123,9 @@ inline std::string describe(const txn_stats& s) {
          " (retry limit " + std::to_string(s.retry_limit) + ", coordinator errors " +
          std::to_string(s.coordinator_errors) + ") unknown=" + std::to_string(s.unknown) +
          " failed=" + std::to_string(s.failed) +
-         " checked body runs=" + std::to_string(s.body_runs);
+         " checked body runs=" + std::to_string(s.body_runs) +
+         " resolved=" + std::to_string(s.outcome_resolutions) +
+         " reconnects=" + std::to_string(s.reconnects) + " retries=" + std::to_string(s.retries);
 }
 
 /// Anomalies found so far: every one is counted, the first few are explained in full.
@@ -253,6 +262,15 @@ class workload_base {
   std::uint64_t anomalies() const { return log_.count(); }
   std::uint64_t invoked() const noexcept { return invoked_.load(); }
   check::history history() const { return history_.events(); }
+
+  /// Adds what a finished client's metrics say about the faults to the stats.
+  void note_client(const client& c) {
+    const auto m = c.metrics();
+    std::lock_guard lock(stats_mutex_);
+    stats_.outcome_resolutions += m.outcome_resolutions;
+    stats_.reconnects += m.reconnects;
+    stats_.retries += m.retries;
+  }
 
   /// Reports a client that could not go on (an anomaly: the contract says it should have).
   void client_stopped(int id, const std::string& what) {
@@ -781,6 +799,7 @@ workload_result run_in_sim(world& w, const workload_config& cfg, Workload& wl,
           clients.push_back(c);
           by_number[static_cast<std::size_t>(i)] = c;
           wl.client_loop(c, r, i);
+          wl.note_client(*c);
           c->close();
         } catch (const std::exception& e) {
           wl.client_stopped(i, e.what());
