@@ -622,19 +622,7 @@ inline std::string html_timeline(const transaction_history& h, const isolation_r
 
   const auto txns = h.txns();
   auto list_text = [](std::span<const std::int64_t> xs) {
-    std::string s = "[";
-    auto item = [&](std::size_t i) {
-      if (i > 0) s += ", ";
-      s += std::to_string(xs[i]);
-    };
-    if (xs.size() <= 12) {
-      for (std::size_t i = 0; i < xs.size(); ++i) item(i);
-    } else {
-      for (std::size_t i = 0; i < 3; ++i) item(i);
-      s += ", \u2026 " + std::to_string(xs.size() - 7) + " more \u2026";
-      for (std::size_t i = xs.size() - 4; i < xs.size(); ++i) item(i);
-    }
-    return s + "]";
+    return dstm::check::detail::list_text(xs, "\u2026");
   };
   auto op_text = [&](const micro_op& op) {
     std::string s = op.kind == op_kind::append  ? "append "
