@@ -14,6 +14,7 @@
 #include <atomic>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 namespace dstm::testing {
 
