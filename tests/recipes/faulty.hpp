@@ -89,6 +89,19 @@ class faulty : public dstm::coordinator_interface<faulty<C>> {
   /// to change the world around one request. Set it before sharing the wrapper.
   std::function<void(fault_op, std::string_view path, bool before)> on_call;
 
+  /// Calls of `op` on paths starting with `prefix` that the inner session applied (also those
+  /// whose reply a scripted fault then lost).
+  std::size_t applied(fault_op op, std::string_view prefix) const {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& [o, path] : applied_) n += o == op && path.starts_with(prefix);
+    return n;
+  }
+
+  /// Tells the listeners of a state change the inner session did not make (e.g. `connected`
+  /// after a reconnection).
+  void announce(dstm::session_state s) { notify(s); }
+
   /// Coordinator calls made while a watch callback of this wrapper was running.
   int calls_inside_watches() const { return violations_.load(); }
 
@@ -196,6 +209,11 @@ class faulty : public dstm::coordinator_interface<faulty<C>> {
     for (const auto& fn : fns) fn(s);
   }
 
+  void record(fault_op op, std::string_view path) {
+    std::lock_guard lock(mutex_);
+    applied_.emplace_back(op, std::string(path));
+  }
+
   void note_call() {
     if (inside_watch > 0) ++violations_;
   }
@@ -242,11 +260,16 @@ class faulty : public dstm::coordinator_interface<faulty<C>> {
         }
       }
     }
-    if (!hit) return f(ec);
+    if (!hit) {
+      auto r = f(ec);
+      if (!ec) record(op, path);
+      return r;
+    }
     using R = decltype(f(ec));
     if (hit->applied) {
       std::error_code applied_ec;
       (void)f(applied_ec);
+      if (!applied_ec) record(op, path);
     }
     ec = hit->error;
     if (hit->then) hit->then();
@@ -261,6 +284,7 @@ class faulty : public dstm::coordinator_interface<faulty<C>> {
   std::map<std::uint64_t, std::function<void(dstm::session_state)>> listeners_;
   std::uint64_t next_listener_ = 1;
   std::atomic<int> violations_{0};
+  std::vector<std::pair<fault_op, std::string>> applied_;
 };
 
 }  // namespace dstm_recipes_test

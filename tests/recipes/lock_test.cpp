@@ -212,8 +212,9 @@ TEST(Mutex, CancelledWaitLeavesNoNode) {
   holder.lock();
   std::stop_source stop;
   std::atomic<bool> cancelled{false};
+  auto waiter_zk = env.open();  // outlives the waiter: its node could not go with the session
   background waiter([&] {
-    mutex m(env.open(), "/locks/c", named("two"));
+    mutex m(waiter_zk, "/locks/c", named("two"));
     try {
       m.lock(stop.get_token());
     } catch (const dstm::error& e) {
@@ -290,7 +291,8 @@ TEST(MutexFaults, LostCreateReplyIsFoundAgain) {
   mutex m(zk, "/locks/lost");
   m.lock();
   EXPECT_EQ(zk->pending_faults(), 0u);
-  EXPECT_EQ(env.children("/locks/lost").size(), 1u) << "a second node was created";
+  EXPECT_EQ(zk->applied(fault_op::create, "/locks/lost/"), 1u) << "a second node was created";
+  EXPECT_EQ(env.children("/locks/lost").size(), 1u);
   mutex other(env.open(), "/locks/lost");
   EXPECT_FALSE(other.try_lock());
   m.unlock();
@@ -371,6 +373,24 @@ TEST(MutexFaults, ReleaseFailingPastItsTimeoutIsRetriedLater) {
   EXPECT_EQ(env.children("/locks/later").size(), 1u);
   m.unlock();
   EXPECT_TRUE(env.children("/locks/later").empty());
+}
+
+// ... and when the object is not used again, at the next reconnection of the session.
+TEST(MutexFaults, ReleaseFailingPastItsTimeoutIsRetriedOnReconnection) {
+  embedded_env env;
+  auto zk = env.open_faulty();
+  lock_options o;
+  o.release_timeout_ns = 30'000'000;
+  mutex m(zk, "/locks/reconnect", o);
+  m.lock();
+  zk->inject({fault_op::remove, "/locks/reconnect/", /*applied=*/false, 1000, {}});
+  m.unlock();
+  EXPECT_EQ(env.children("/locks/reconnect").size(), 1u);
+  zk->clear_faults();
+  zk->announce(dstm::session_state::connecting);
+  zk->announce(dstm::session_state::connected);
+  EXPECT_TRUE(eventually([&] { return env.children("/locks/reconnect").empty(); }, 3s))
+      << "the failed release was not retried after the reconnection";
 }
 
 // A timeout during acquire leaves no node, even when the first removals fail.

@@ -188,6 +188,7 @@ TEST(SemaphoreFaults, LostLeaseCreateReplyMakesOneLease) {
   zk->inject({fault_op::create, "/sem/lost/leases/", true, 1, {}});
   r::semaphore sem(zk, "/sem/lost", 2);
   auto l = sem.acquire();
+  EXPECT_EQ(zk->applied(fault_op::create, "/sem/lost/leases/"), 1u) << "a second lease";
   EXPECT_EQ(env.children("/sem/lost/leases").size(), 1u);
   l.release();
   EXPECT_TRUE(env.children("/sem/lost/leases").empty());
@@ -649,16 +650,18 @@ TEST(DoubleBarrierFaults, LostMemberCreateReplyMakesOneNode) {
   r::double_barrier b(env.open(), "/db/lost", 2);
   std::atomic<bool> counted{false};
   background t([&] {
-    EXPECT_TRUE(b.enter());
+    EXPECT_TRUE(b.enter(5'000'000'000));
     while (!counted.load()) std::this_thread::sleep_for(1ms);
-    b.leave();
+    b.leave(5'000'000'000);
   });
-  EXPECT_TRUE(a.enter());
+  EXPECT_TRUE(a.enter(5'000'000'000));
   std::size_t members = 0;
   for (const auto& k : env.children("/db/lost")) members += k.starts_with("member-");
+  EXPECT_EQ(zk->applied(fault_op::create, "/db/lost/member-"), 1u) << "a second member node";
   EXPECT_EQ(members, 2u) << "a lost create left a second member node (or none)";
   counted = true;
-  a.leave();
+  // A second node of ours would never leave: bounded, so that it fails instead of hanging.
+  EXPECT_TRUE(a.leave(5'000'000'000));
   t.join();
 }
 
@@ -816,9 +819,10 @@ TEST(QueueFaults, LostPutReplyMakesExactlyOneItem) {
   embedded_env env;
   auto zk = env.open_faulty();
   r::queue q(zk, "/queue/f");
-  q.put("warm");  // creates the directories
-  zk->inject({fault_op::create, "/queue/f/items/", true, 1, {}});
+  q.put("warm");                                                  // creates the directories
+  zk->inject({fault_op::multi, "/queue/f/items/", true, 1, {}});  // a put is one multi
   q.put("once");
+  EXPECT_EQ(zk->pending_faults(), 0u);
   EXPECT_EQ(q.size(), 2u);
 }
 
@@ -827,8 +831,10 @@ TEST(QueueFaults, LostClaimReplyIsOurs) {
   auto zk = env.open_faulty();
   r::queue q(zk, "/queue/g");
   q.put("z");
-  zk->inject({fault_op::create, "/queue/g/claims/", true, 1, {}});
+  // A claim is a multi (check the item, create the claim).
+  zk->inject({fault_op::multi, "/queue/g/items/", true, 1, {}});
   auto it = q.take(0);
+  EXPECT_EQ(zk->pending_faults(), 0u);
   ASSERT_TRUE(it);
   EXPECT_EQ(it->data(), "z");
   it->ack();
@@ -951,7 +957,7 @@ TEST(MemoizeFaults, LostMarkerReplyIsRecognisedAsOurs) {
   });
   const bool done = eventually([&] { return result.load() != 0; }, 3s);
   EXPECT_TRUE(done) << "waited for its own marker";
-  if (!done) zk->close();  // ends the wait (the marker goes with the session)
+  if (!done) env.store->expire(zk->inner()->session_id());  // ends the wait
   t.join();
   EXPECT_EQ(result.load(), -4);
   EXPECT_EQ(calls.load(), 1);

@@ -354,8 +354,8 @@ TEST(SimMutexFaults, LostCreateReplyOnALaggingFollowerMakesNoSecondNode) {
     dstm::recipes::mutex<sim::coordinator> warm(raw, "/app/lock");
     warm.lock();  // creates the parents and settles the session on f1
     warm.unlock();
-    env.ens.set_lag(f1, 2 * sim::seconds);
-    env.ens.set_lag(f2, 2 * sim::seconds);
+    // f1 is current; f2, where the client goes next, lags far behind.
+    env.ens.set_lag(f2, 3 * sim::seconds);
     auto zk = std::make_shared<dstm_recipes_test::faulty<sim::coordinator>>([&] { return raw; });
     zk->on_call = [&](dstm_recipes_test::fault_op op, std::string_view path, bool before) {
       if (op != dstm_recipes_test::fault_op::create || !path.starts_with("/app/lock/")) return;
@@ -375,7 +375,6 @@ TEST(SimMutexFaults, LostCreateReplyOnALaggingFollowerMakesNoSecondNode) {
     const auto kids = raw->children("/app/lock", {}, ec);
     EXPECT_EQ(kids.names.size(), 1u);
     m.unlock();
-    env.ens.set_lag(f1, 0);
     env.ens.set_lag(f2, 0);
   });
   env.w.run();
