@@ -14,7 +14,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 packages=(cmake make g++ zookeeper libzookeeper-mt-dev default-jre-headless libboost-dev
           librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-          netcat-openbsd python3-kazoo chromium)
+          netcat-openbsd python3-kazoo chromium redis-server libhiredis-dev
+          libcpp-httplib-dev gnuplot-nox)
 
 install_missing() {
   local missing=()
