@@ -106,7 +106,7 @@ class mutex {
 
   const std::string& path() const noexcept { return q_.path(); }
 
- private:
+ protected:
   detail::queue_lock<C> q_;
 };
 

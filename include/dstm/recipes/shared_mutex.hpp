@@ -40,30 +40,14 @@ namespace dstm::recipes {
 /// Models the standard SharedLockable/Lockable shape, so `std::shared_lock` and
 /// `std::unique_lock` work too. Thread-safe.
 template <coordinator C>
-class shared_mutex {
+class shared_mutex : public mutex<C> {
  public:
   using coordinator_type = C;
 
   shared_mutex(std::shared_ptr<C> c, std::string path, lock_options options = {})
-      : q_(std::move(c), std::move(path), std::move(options)) {}
+      : mutex<C>(std::move(c), std::move(path), std::move(options)) {}
 
-  // ---- exclusive (write) ----
-  void lock(std::stop_token stop = {}) {
-    q_.acquire(detail::lock_kind::exclusive, -1, true, std::move(stop), true);
-  }
-  bool try_lock() { return q_.acquire(detail::lock_kind::exclusive, -1, false, {}, false); }
-  bool try_lock_for(std::int64_t timeout_ns, std::stop_token stop = {}) {
-    return q_.acquire(detail::lock_kind::exclusive, timeout_ns < 0 ? 0 : timeout_ns, true,
-                      std::move(stop), false);
-  }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> timeout, std::stop_token stop = {}) {
-    return try_lock_for(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count(),
-                        std::move(stop));
-  }
-  void unlock() { q_.release(detail::lock_kind::exclusive); }
-  bool is_held() const { return q_.is_held(detail::lock_kind::exclusive); }
-  std::int64_t token() const { return q_.token(detail::lock_kind::exclusive); }
+  // ---- exclusive (write): lock, try_lock, try_lock_for, unlock, is_held, token from mutex ----
 
   // ---- shared (read) ----
   void lock_shared(std::stop_token stop = {}) {
@@ -84,12 +68,8 @@ class shared_mutex {
   /// The read hold's token (its node's czxid); 0 when none.
   std::int64_t token_shared() const { return q_.token(detail::lock_kind::shared); }
 
-  /// Identifiers of holders and waiters of both kinds, in queue order.
-  std::vector<std::string> contenders() const { return q_.contenders(); }
-  const std::string& path() const noexcept { return q_.path(); }
-
  private:
-  detail::queue_lock<C> q_;
+  using mutex<C>::q_;
 };
 
 template <class C>
