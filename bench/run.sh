@@ -1,22 +1,76 @@
 #!/usr/bin/env bash
-# Runs every benchmark program in build/bin (bench_*) and keeps their results under build/bench/:
-# <name>.json (Google Benchmark's JSON) and <name>.txt (the console table). Each program that
-# needs ZooKeeper starts its own server (fsync on by default; DSTM_BENCH_FSYNC=0 turns it off).
-# Extra arguments go to every program, e.g. ./build.sh bench --benchmark_min_time=2
+# The benchmark suite (./build.sh bench runs it after building). Starts ONE standalone ZooKeeper
+# server (build/bin/with_zookeeper: fsync on, ZooKeeper's default; DSTM_BENCH_FSYNC=0 turns it
+# off) and runs against it, in this order: the raw baselines, dstm beside its raw counterparts
+# (bench_stm), kazoo's Counter and Lock (bench/peers, /usr/bin/python3), then the programs that
+# need no server (serializers, simulation, checkers). Results under <build>/bench/:
+#   <program>.json / .txt    Google Benchmark's JSON and console table; kazoo.json
+#   results.md               the Markdown table of figures and ratios (bench/report.py)
+#   summary.tsv              one line per target: name measured reference ratio target met|missed
+#   *.png                    the plots (gnuplot)
+#
+# Environment: DSTM_BUILD_DIR (default build), DSTM_BENCH_FSYNC=0, DSTM_BENCH_WINDOW_MS (the
+# window of each timed measurement, default 1500). Extra arguments go to every Google Benchmark
+# program, e.g. ./build.sh bench --benchmark_min_time=1
 set -euo pipefail
-cd "$(dirname "$0")/.."
-out=build/bench
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
+build=${DSTM_BUILD_DIR:-build}
+bin=$build/bin
+out=$build/bench
+python=/usr/bin/python3
+
+if [ -z "${DSTM_BENCH_ZOOKEEPER:-}" ]; then
+  if [ ! -x "$bin/with_zookeeper" ]; then
+    echo "bench: $bin/with_zookeeper is missing: build first (./build.sh build)" >&2
+    exit 1
+  fi
+  # Runs this script again with DSTM_BENCH_ZOOKEEPER set; the server goes when it ends.
+  exec "$bin/with_zookeeper" "$here/run.sh" "$@"
+fi
+
 mkdir -p "$out"
+rm -f "$out"/*.json "$out"/*.txt "$out"/*.png "$out"/*.dat "$out"/results.md "$out"/summary.tsv
+started=$(date +%s)
 status=0
-for program in build/bin/bench_*; do
-  [ -x "$program" ] || continue
-  name=$(basename "$program")
-  echo "== $name"
+run() {  # run NAME [ARGS...]: one Google Benchmark program, if it was built
+  local name=$1
+  shift
+  local program=$bin/$name
+  if [ ! -x "$program" ]; then
+    echo "bench: $program not built: skipped" >&2
+    return
+  fi
+  echo "== $name $*"
   if ! "$program" --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@" |
     tee "$out/$name.txt"; then
     echo "bench: $name failed" >&2
     status=1
   fi
-done
-echo "results in $out/"
+}
+
+echo "bench: ZooKeeper at $DSTM_BENCH_ZOOKEEPER, fsync ${DSTM_BENCH_FSYNC:-1}"
+run bench_zookeeper_raw "$@"
+run bench_stm "$@"
+echo "== kazoo peers"
+if "$python" -c "import kazoo" 2>/dev/null; then
+  if ! "$python" bench/peers/kazoo_peers.py --zookeeper "$DSTM_BENCH_ZOOKEEPER" \
+    --window-ms "${DSTM_BENCH_WINDOW_MS:-1500}" --out "$out/kazoo.json" | tee "$out/kazoo.txt"; then
+    echo "bench: kazoo peers failed" >&2
+    status=1
+  fi
+else
+  echo "bench: python3-kazoo is not installed: peers skipped" >&2
+fi
+run bench_serial "$@"
+run sim_bench "$@"
+run check_iso_bench "$@"
+run check_lin_bench "$@"
+
+echo "== report"
+if ! "$python" bench/report.py --dir "$out" --seconds $(($(date +%s) - started)); then
+  echo "bench: report failed" >&2
+  status=1
+fi
+echo "results in $out/ (results.md, summary.tsv, *.png)"
 exit $status

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "dstm/dstm.hpp"
 #include "dstm/sim/coordinator.hpp"
 #include "dstm/sim/workloads.hpp"
 
@@ -66,6 +67,69 @@ void sim_register_seed_harsh(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(seed), benchmark::Counter::kIsRate);
 }
 BENCHMARK(sim_register_seed_harsh)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// The STM's cost in coordinator round trips as contention grows, in the simulation (virtual
+/// time, no faults, deterministic: the same figures every run, whatever the machine does):
+/// `clients` clients, each with its own session, each committing `commits` transactions that
+/// alter (or commute) one shared ref. Counters per committed transaction: round_trips (every
+/// wait on the coordinator, retries and escalations included) and retries.
+void stm_round_trips(benchmark::State& state, bool commute) {
+  const int clients = static_cast<int>(state.range(0));
+  constexpr int commits = 50;
+  dstm::client_metrics sum{};
+  for (auto _ : state) {
+    sum = {};
+    sim::world w(7);
+    sim::ensemble ens(w, sim::ensemble_options{});
+    std::vector<std::shared_ptr<dstm::client>> cs;
+    for (int i = 0; i < clients; ++i) {
+      w.spawn("client", [&] {
+        auto c = dstm::connect_with([&] { return std::make_shared<sim::coordinator>(ens); });
+        cs.push_back(c);
+        dstm::ref<std::int64_t> r{c, "/hot", 0};
+        r.deref();
+        const auto before = c->metrics();
+        for (int k = 0; k < commits; ++k) {
+          dstm::dosync(c, [&](dstm::txn& tx) {
+            if (commute) {
+              tx.commute(r, [](std::int64_t v) { return v + 1; });
+            } else {
+              tx.alter(r, [](std::int64_t v) { return v + 1; });
+            }
+          });
+        }
+        const auto after = c->metrics();
+        sum.commits += after.commits - before.commits;
+        sum.round_trips += after.round_trips - before.round_trips;
+        sum.retries +=
+            after.retries - before.retries + after.commute_reapplies - before.commute_reapplies;
+        sum.escalations += after.escalations - before.escalations;
+      });
+    }
+    w.run();
+    for (auto& c : cs) c->close();
+  }
+  const double n = static_cast<double>(sum.commits ? sum.commits : 1);
+  state.counters["round_trips_per_commit"] = static_cast<double>(sum.round_trips) / n;
+  state.counters["retries_per_commit"] = static_cast<double>(sum.retries) / n;
+  state.counters["escalations_per_commit"] = static_cast<double>(sum.escalations) / n;
+}
+BENCHMARK_CAPTURE(stm_round_trips, alter, false)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Arg(8)
+    ->Arg(16)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(stm_round_trips, commute, true)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Arg(8)
+    ->Arg(16)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

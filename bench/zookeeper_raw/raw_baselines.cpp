@@ -4,33 +4,26 @@
 //
 //   build/bin/bench_zookeeper_raw                 fsync on (ZooKeeper's default)
 //   DSTM_BENCH_FSYNC=0 build/bin/bench_zookeeper_raw
+//   DSTM_BENCH_ZOOKEEPER=127.0.0.1:PORT ...       a running server (bench/run.sh's)
 //
 // Counters: items_per_second is operations (or committed CASes) per second; the CAS loop also
 // reports retries per success.
 #include <benchmark/benchmark.h>
-#include <dstm/testing/zookeeper_server.hpp>
-#include <dstm/zookeeper.hpp>
 
 #include <atomic>
 #include <cstdlib>
+#include <dstm/zookeeper.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "../common/bench_zookeeper.hpp"
+
 namespace {
 
-dstm::testing::zookeeper_server* server = nullptr;
+using dstm_bench::ensure;
+using dstm_bench::session;
 std::shared_ptr<dstm::zookeeper::coordinator> shared_session;  // PipelinedSets' one session
-
-std::shared_ptr<dstm::zookeeper::coordinator> session() {
-  return std::make_shared<dstm::zookeeper::coordinator>(server->connect_string());
-}
-
-void ensure(dstm::zookeeper::coordinator& zk, const std::string& path, const std::string& data) {
-  std::error_code ec;
-  zk.create(path, data, dstm::create_mode::persistent, ec);
-  if (ec && ec != dstm::coordinator_errc::node_exists) throw dstm::coordinator_error(ec, path);
-}
 
 void Get(benchmark::State& state) {
   auto zk = session();
@@ -68,7 +61,8 @@ void MultiChecksAndSets(benchmark::State& state) {
   for (auto _ : state) {
     ops.clear();
     for (int i = 0; i < k; ++i) ops.push_back(dstm::op::check(checked[i], checked_versions[i]));
-    for (int i = 0; i < k; ++i) ops.push_back(dstm::op::set(written[i], std::string(64, 'z'), versions[i]));
+    for (int i = 0; i < k; ++i)
+      ops.push_back(dstm::op::set(written[i], std::string(64, 'z'), versions[i]));
     auto results = zk->multi(ops);
     for (int i = 0; i < k; ++i) versions[i] = results[k + i].stat.version;
   }
@@ -119,15 +113,14 @@ BENCHMARK(PipelinedSets)->Threads(1)->Threads(8)->Threads(32)->UseRealTime();
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  dstm::testing::zookeeper_server::options opts;
-  const char* fsync = std::getenv("DSTM_BENCH_FSYNC");
-  opts.force_sync = !(fsync && std::string(fsync) == "0");
-  dstm::testing::zookeeper_server zk(opts);
-  server = &zk;
+  auto& server = dstm_bench::zookeeper_target::get();
+  server.start();
   shared_session = session();
-  benchmark::AddCustomContext("zookeeper_fsync", opts.force_sync ? "on" : "off");
+  benchmark::AddCustomContext("zookeeper_fsync", server.fsync() ? "on" : "off");
+  benchmark::AddCustomContext("zookeeper_server", server.shared() ? "shared" : "own");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   shared_session.reset();
+  server.stop();
   return 0;
 }
