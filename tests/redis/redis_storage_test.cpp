@@ -69,9 +69,7 @@ class redis_eye {
   long long zcard(const std::string& key) { return integer({"ZCARD", key}); }
   long long strlen(const std::string& key) { return integer({"STRLEN", key}); }
   bool exists(const std::string& key) { return integer({"EXISTS", key}) == 1; }
-  void set(const std::string& key, const std::string& value) {
-    freeReplyObject(command({"SET", key, value}));
-  }
+  void run(const std::vector<std::string>& args) { freeReplyObject(command(args)); }
 
  private:
   redisReply* command(const std::vector<std::string>& args) {
@@ -242,6 +240,31 @@ TEST_F(RedisBlobStore, OneStoreServesManyThreads) {
   redis_eye eye(*redis_);
   EXPECT_EQ(eye.zcard(s.index_key()), 8 * 100);
   EXPECT_EQ(eye.keys(s.options().key_prefix + "v:*").size(), 8u * 100u);
+}
+
+// Pooled connections go stale when Redis restarts or drops clients; the store notices on use
+// and retries once on a new connection, so no call fails for it. A server that is gone makes
+// calls fail with storage_unavailable — also a write of several MB into a dead connection,
+// which would raise SIGPIPE and kill the process if the store did not block it.
+TEST_F(RedisBlobStore, StaleConnectionsAreReplacedAndADeadServerIsAnErrorNotASignal) {
+  redis_server own;
+  dstm::redis_blob_store s(options_for(own));
+  std::error_code ec;
+  s.put("/k@1", "v1", ec);
+  ASSERT_FALSE(ec) << s.last_error();
+  own.kill();
+  own.start();  // the pooled connection is now stale
+  s.put("/k@2", "v2", ec);
+  EXPECT_FALSE(ec) << "a restart made a call fail: " << s.last_error();
+  redis_eye(own).run({"CLIENT", "KILL", "TYPE", "normal"});  // all but its own
+  EXPECT_EQ(s.get("/k@2", ec), std::optional<std::string>("v2"));
+  EXPECT_FALSE(ec) << "dropped clients made a call fail: " << s.last_error();
+
+  own.kill();
+  s.put("/k@3", std::string(16 * 1024 * 1024, 'x'), ec);
+  EXPECT_EQ(ec, dstm::errc::storage_unavailable);
+  EXPECT_FALSE(s.ping(ec));
+  EXPECT_NE(s.last_error().find("refused"), std::string::npos) << s.last_error();
 }
 
 struct crash {};
