@@ -49,6 +49,11 @@
 /// dstm::ref<std::string, dstm::redis_storage> big{client, "/big", std::string{}, blobs};
 /// ```
 
+#if !__has_include(<hiredis/hiredis.h>)
+#error \
+    "<dstm/storage/redis.hpp> needs the hiredis C client: install libhiredis-dev and link -lhiredis"
+#endif
+
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <sys/time.h>
