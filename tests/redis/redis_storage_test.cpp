@@ -276,6 +276,57 @@ TEST_F(RedisBlobStore, StaleConnectionsAreReplacedAndADeadServerIsAnErrorNotASig
   EXPECT_NE(s.last_error().find("refused"), std::string::npos) << s.last_error();
 }
 
+// AUTH and SELECT: a store without the password fails when it is made, and says why; with
+// it, blobs land in the configured database.
+TEST_F(RedisBlobStore, PasswordAndDatabase) {
+  redis_server own;
+  redis_eye eye(own);
+  eye.run({"CONFIG", "SET", "requirepass", "s3cret"});
+  auto o = options_for(own);
+  try {
+    dstm::redis_blob_store s(o);
+    FAIL() << "a store without the password was made";
+  } catch (const dstm::error& e) {
+    EXPECT_EQ(e.code(), dstm::errc::storage_unavailable);
+    EXPECT_NE(std::string(e.what()).find("NOAUTH"), std::string::npos) << e.what();
+  }
+  o.password = "s3cret";
+  o.database = 3;
+  dstm::redis_blob_store s(o);
+  std::error_code ec;
+  s.put("/r@1", "v", ec);
+  EXPECT_FALSE(ec) << s.last_error();
+  eye.run({"AUTH", "s3cret"});
+  EXPECT_FALSE(eye.exists(s.data_key("/r@1"))) << "not in database 0";
+  eye.run({"SELECT", "3"});
+  EXPECT_TRUE(eye.exists(s.data_key("/r@1")));
+}
+
+// With `replicas`, a blob no replica acknowledged fails the write, and so the commit: on a
+// server without replicas every commit aborts, and its unreplicated blob is removed.
+TEST_F(RedisBlobStore, TooFewReplicasAbortTheCommit) {
+  auto o = options_for(*redis_);
+  auto plain = std::make_shared<dstm::redis_blob_store>(o);
+  o.replicas = 1;
+  o.replica_timeout = 100ms;
+  auto replicated = std::make_shared<dstm::redis_blob_store>(o);
+  auto c =
+      dstm::embedded::connect(std::make_shared<dstm::embedded::store>(), dstm_test::fast_options());
+  dstm::ref<std::string, dstm::redis_storage> r{c, "/r", std::string("v0"), plain};
+  dstm::ref<std::string, dstm::redis_storage> strict{c, "/r", replicated};
+  try {
+    dstm::dosync(c, [&](dstm::txn& tx) { tx.ref_set(strict, std::string("v1")); });
+    FAIL() << "committed without a replica";
+  } catch (const dstm::error& e) {
+    EXPECT_EQ(e.code(), dstm::errc::storage_unavailable);
+  }
+  EXPECT_NE(replicated->last_error().find("0 of 1 replicas"), std::string::npos)
+      << replicated->last_error();
+  EXPECT_EQ(r.deref(), "v0");
+  redis_eye eye(*redis_);
+  EXPECT_EQ(eye.keys(plain->data_key("/r@*")).size(), 1u);
+}
+
 struct crash {};
 
 // A writer dies after writing its blob and before its multi (the hook throws where the multi

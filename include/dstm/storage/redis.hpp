@@ -27,9 +27,11 @@
 /// reset, closed), a command that takes longer than `command_timeout` (a paused or overloaded
 /// server), an error reply (OOM, READONLY, NOAUTH, ...) or too few replicas acknowledging a write
 /// all report `errc::storage_unavailable`; `last_error()` says which. The STM turns that into a
-/// `dstm::error` with that code: a commit aborts before its `multi` and writes nothing, a read
-/// fails the transaction. Every operation is idempotent, so one that fails on a pooled
-/// connection (Redis restarted, an idle connection dropped) is retried once on a new one.
+/// `dstm::error` with that code: a commit aborts before its `multi` and writes nothing to the
+/// coordinator, a read fails the transaction. A blob write that timed out may still land later
+/// (the server was only slow): it is then garbage for the collector, never current. Every
+/// operation is idempotent, so one that fails on a pooled connection (Redis restarted, an idle
+/// connection dropped) is retried once on a new one.
 ///
 /// **Threads.** A hiredis context is not thread-safe; the store keeps a pool of them and lends
 /// each call its own, so one store serves any number of threads and clients. A connection that
@@ -96,7 +98,8 @@ struct redis_options {
   /// A command without a reply for this long fails (the connection is then discarded).
   std::chrono::milliseconds command_timeout{5000};
   /// After each blob written, wait until this many replicas have it (WAIT); fewer within
-  /// `replica_timeout` fail the write, so the commit aborts. 0: do not wait.
+  /// `replica_timeout` fail the write (the blob is deleted again), so the commit aborts.
+  /// 0: do not wait.
   int replicas = 0;
   std::chrono::milliseconds replica_timeout{1000};
   /// Idle connections kept for reuse; more are opened while more threads call at once.
@@ -131,14 +134,12 @@ struct redis_options {
 /// `errc::storage_unavailable`, never by throwing. See the file's documentation.
 class redis_blob_store {
  public:
-  /// Connects once, so that a wrong address or password fails here and not in the first
-  /// commit. Throws `dstm::error` (errc::storage_unavailable) with the server's or the
-  /// socket's reason. Later calls reconnect by themselves.
+  /// Connects and PINGs once, so that a wrong address, password or database fails here and
+  /// not in the first commit. Throws `dstm::error` (errc::storage_unavailable) with the
+  /// server's or the socket's reason. Later calls reconnect by themselves.
   explicit redis_blob_store(redis_options options = {}) : options_(std::move(options)) {
     std::error_code ec;
-    auto c = open(ec);
-    if (ec) throw error(ec, "dstm::redis_blob_store: " + last_error());
-    release(std::move(c));
+    if (!ping(ec)) throw error(ec, "dstm::redis_blob_store: " + last_error());
   }
   redis_blob_store(const redis_blob_store&) = delete;
   redis_blob_store& operator=(const redis_blob_store&) = delete;
@@ -155,7 +156,12 @@ class redis_blob_store {
     if (ec) return;
     if (!exec_succeeded(replies[3].get(), 2, ec)) return;
     if (options_.replicas > 0 && replies[4]->integer < options_.replicas) {
-      fail(ec, "WAIT: " + std::to_string(replies[4]->integer) + " of " + replicas +
+      const auto acknowledged = replies[4]->integer;
+      // Not written as far as the caller knows: take it back (what fails here is garbage for
+      // the collector).
+      std::error_code ignored;
+      remove(key, ignored);
+      fail(ec, "WAIT: " + std::to_string(acknowledged) + " of " + replicas +
                    " replicas acknowledged the blob " + std::string(key));
     }
   }
