@@ -460,8 +460,16 @@ inline void txn::commit() {
     }
 
     bool applied = !ec;
+    // A refused multi names the op that failed (the later ones say runtime_inconsistency). A
+    // reply that names none — seen from a three-server ensemble while its leader was killed,
+    // every op marked runtime_inconsistency — cannot be told from a conflict on the outcome
+    // record: it is settled through the record, like a lost reply.
+    const bool unattributed =
+        ec && !results.empty() && std::none_of(results.begin(), results.end(), [](const auto& r) {
+          return r.ec && r.ec != coordinator_errc::runtime_inconsistency;
+        });
     if (ec && (outcome_unknown(ec) || ec == coordinator_errc::session_expired ||
-               ec == coordinator_errc::session_moved)) {
+               ec == coordinator_errc::session_moved || unattributed)) {
       if (!recorded) {
         client_->release_lane(std::move(lane));
         throw detail::retry_signal{true};
