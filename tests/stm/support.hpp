@@ -25,7 +25,16 @@ namespace dstm_test {
 /// What a `hooked_coordinator` does to the next multis of its session. Shared by every session
 /// the client opens (the factory hands the same hooks to each), and thread-safe.
 struct multi_hooks {
-  enum class fault { none, lose_before_apply, lose_after_apply };
+  /// `lose_*`: the reply is a connection_loss. `unattributed_*`: the reply is a refusal that
+  /// names no op — every op `runtime_inconsistency` (seen from a real ensemble during a leader
+  /// change) — whether or not the multi was applied.
+  enum class fault {
+    none,
+    lose_before_apply,
+    lose_after_apply,
+    unattributed_before_apply,
+    unattributed_after_apply
+  };
 
   /// Runs `fn` (once) right before the next multi is applied: e.g. another client commits.
   void before_next_multi(std::function<void()> fn) {
@@ -37,7 +46,7 @@ struct multi_hooks {
     std::lock_guard lock(mutex);
     after.push_back(std::move(fn));
   }
-  /// The next multi fails with connection_loss, applied or not.
+  /// The next multi's reply is lost or unattributed, applied or not.
   void fail_next_multi(fault f) {
     std::lock_guard lock(mutex);
     faults.push_back(f);
@@ -116,15 +125,19 @@ class hooked_coordinator : public dstm::coordinator_interface<hooked_coordinator
       }
     }
     if (before) before();
-    if (f == fault::lose_before_apply) {
-      ec = make_error_code(dstm::coordinator_errc::connection_loss);
+    auto failed_reply = [&](dstm::coordinator_errc e) {
+      ec = make_error_code(e);
       return std::vector<dstm::op_result>(ops.size(), dstm::op_result{ec, {}, {}});
+    };
+    if (f == fault::lose_before_apply) return failed_reply(dstm::coordinator_errc::connection_loss);
+    if (f == fault::unattributed_before_apply) {
+      return failed_reply(dstm::coordinator_errc::runtime_inconsistency);
     }
     auto results = inner_->multi(ops, ec);
     if (after) after();
-    if (f == fault::lose_after_apply) {
-      ec = make_error_code(dstm::coordinator_errc::connection_loss);
-      return std::vector<dstm::op_result>(ops.size(), dstm::op_result{ec, {}, {}});
+    if (f == fault::lose_after_apply) return failed_reply(dstm::coordinator_errc::connection_loss);
+    if (f == fault::unattributed_after_apply) {
+      return failed_reply(dstm::coordinator_errc::runtime_inconsistency);
     }
     return results;
   }

@@ -139,6 +139,24 @@ TEST_F(StmTxn, BlindWriteConflictsWithAConcurrentWriteUnderSnapshot) {
   EXPECT_EQ(y.deref(), 12);  // the retry read z = 2
 }
 
+// A refused multi whose reply names no failing op (every op runtime_inconsistency, as a real
+// ensemble answered during a leader change) is settled through the outcome record: the
+// transaction is applied exactly once whether or not that multi was, and dosync does not throw.
+TEST_F(StmTxn, AMultiRefusalThatNamesNoOpIsSettledThroughTheOutcomeRecord) {
+  for (const auto f : {dstm_test::multi_hooks::fault::unattributed_before_apply,
+                       dstm_test::multi_hooks::fault::unattributed_after_apply}) {
+    auto hooks = std::make_shared<dstm_test::multi_hooks>();
+    auto hooked = dstm_test::connect_hooked(store, hooks, fast_options());
+    dstm::ref counter{hooked, "/unattributed", 0};
+    const int start = counter.deref();
+    hooks->fail_next_multi(f);
+    const auto before = hooked->metrics();
+    dstm::dosync(hooked, [&](dstm::txn& tx) { tx.alter(counter, [](int v) { return v + 1; }); });
+    EXPECT_EQ(counter.deref(), start + 1);
+    EXPECT_EQ(hooked->metrics().outcome_resolutions - before.outcome_resolutions, 1u);
+  }
+}
+
 // ----- commute -----
 
 TEST_F(StmTxn, CommuteIsReappliedWithoutRerunningTheBody) {

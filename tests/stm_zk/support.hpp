@@ -170,7 +170,16 @@ sim::workload_result drive(Workload& wl, const zk_target& target, const dstm::cl
   }
   std::atomic<bool> done{false};
   std::thread chaos;
-  if (nemesis) chaos = std::thread([&] { nemesis(done); });
+  std::string chaos_failure;  // a nemesis that cannot go on (no quorum) fails the test
+  if (nemesis) {
+    chaos = std::thread([&] {
+      try {
+        nemesis(done);
+      } catch (const std::exception& e) {
+        chaos_failure = e.what();
+      }
+    });
+  }
   std::vector<std::thread> threads;
   for (int i = 0; i < clients; ++i) {
     threads.emplace_back([&, i] {
@@ -188,6 +197,7 @@ sim::workload_result drive(Workload& wl, const zk_target& target, const dstm::cl
   for (auto& t : threads) t.join();
   done = true;
   if (chaos.joinable()) chaos.join();
+  if (!chaos_failure.empty()) ADD_FAILURE() << "nemesis: " << chaos_failure;
   if (target.settle) target.settle();
   sim::workload_result result;
   session_registry final_sessions;

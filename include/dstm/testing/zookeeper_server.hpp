@@ -5,9 +5,9 @@
 /// directory.
 ///
 /// Nothing outlives its owner: the destructor kills the JVMs and deletes the data; each JVM is
-/// started with `PR_SET_PDEATHSIG`, so the kernel kills it when the thread that started it dies —
-/// also when a test crashes, fails an assertion that aborts, or is interrupted. (Hence: start
-/// servers from a thread that lives as long as you need them, e.g. the test's main thread.)
+/// started with `PR_SET_PDEATHSIG` from one thread that lives as long as the process, so the
+/// kernel kills it when the process dies — also when a test crashes, fails an assertion that
+/// aborts, or is interrupted. Any thread may start and restart servers (e.g. a nemesis).
 ///
 /// POSIX/Linux only. Environment overrides: `DSTM_ZOOKEEPER_CLASSPATH` (default
 /// /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar), `DSTM_JAVA` (default `java`),
@@ -25,13 +25,20 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +52,47 @@ class zookeeper_harness_error : public std::runtime_error {
 };
 
 namespace detail {
+
+/// Runs jobs on one thread that lives as long as the process. Servers are forked there because
+/// PR_SET_PDEATHSIG kills a child when the *thread* that forked it ends, not the process: a
+/// server restarted by a short-lived thread (a test's nemesis) would die with that thread.
+class lasting_thread {
+ public:
+  static lasting_thread& instance() {
+    static lasting_thread t;
+    return t;
+  }
+
+  template <class F>
+  auto run(F f) -> decltype(f()) {
+    auto task = std::make_shared<std::packaged_task<decltype(f())()>>(std::move(f));
+    auto result = task->get_future();
+    {
+      std::lock_guard lock(mutex_);
+      jobs_.emplace_back([task] { (*task)(); });
+    }
+    wake_.notify_one();
+    return result.get();
+  }
+
+ private:
+  lasting_thread()
+      : thread_([this](std::stop_token stop) {
+          std::unique_lock lock(mutex_);
+          while (wake_.wait(lock, stop, [this] { return !jobs_.empty(); })) {
+            auto job = std::move(jobs_.front());
+            jobs_.pop_front();
+            lock.unlock();
+            job();
+            lock.lock();
+          }
+        }) {}
+
+  std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::deque<std::function<void()>> jobs_;
+  std::jthread thread_;  // last: starts once the members it uses exist
+};
 
 /// A port the kernel reports free on 127.0.0.1 (bind to port 0). Another process could take it
 /// before the server binds it; the harness retries a start on a fresh port when that happens.
@@ -176,9 +224,9 @@ class zookeeper_server {
   void launch() {
     if (pid_ > 0) return;
     const std::string java = detail::env_or("DSTM_JAVA", "java");
-    const std::string classpath = detail::env_or(
-        "DSTM_ZOOKEEPER_CLASSPATH",
-        "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar");
+    const std::string classpath =
+        detail::env_or("DSTM_ZOOKEEPER_CLASSPATH",
+                       "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar");
     const std::string cfg = (dir_ / "zoo.cfg").string();
     const std::string log = (dir_ / "server.log").string();
     std::vector<std::string> args = {java,
@@ -194,10 +242,11 @@ class zookeeper_server {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) throw zookeeper_harness_error("fork: " + std::string(std::strerror(errno)));
-    if (pid == 0) {
+    const pid_t pid = detail::lasting_thread::instance().run([&] {
+      const pid_t parent = ::getpid();
+      const pid_t child = ::fork();
+      if (child < 0) return static_cast<pid_t>(-errno);  // errno is the launcher thread's
+      if (child > 0) return child;
       // Child: die with the parent (also on SIGKILL of the test), log to the data directory.
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(127);
@@ -209,7 +258,8 @@ class zookeeper_server {
       }
       ::execvp(argv[0], argv.data());
       ::_exit(127);
-    }
+    });
+    if (pid < 0) throw zookeeper_harness_error("fork: " + std::string(std::strerror(-pid)));
     pid_ = pid;
   }
 
@@ -228,10 +278,9 @@ class zookeeper_server {
       if (mode().size()) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
-    throw zookeeper_harness_error("ZooKeeper server on port " + std::to_string(client_port_) +
-                                  " not ready after " +
-                                  std::to_string(opts_.ready_timeout.count()) + " ms; log:\n" +
-                                  log_tail());
+    throw zookeeper_harness_error(
+        "ZooKeeper server on port " + std::to_string(client_port_) + " not ready after " +
+        std::to_string(opts_.ready_timeout.count()) + " ms; log:\n" + log_tail());
   }
 
   /// The server's mode from `srvr` ("standalone", "leader", "follower"), or "" if not serving.

@@ -102,6 +102,7 @@ class atoms : public workload_base {
               const nlohmann::json& value, Fn&& fn, OkValue&& ok_value) {
     const auto op = locked([&] { return events_.invoke(process, f, key, value, now()); });
     const auto end = run_dosync(std::forward<Fn>(fn));
+    count(end);
     if (end.outcome == txn_outcome::aborted) {
       // No effect, and nothing observed (a compare that never ran is no `fail`): as if it had
       // never been invoked, as the register workload does.

@@ -297,6 +297,32 @@ class workload_base {
     if (opts_.sleep) opts_.sleep(ns);
   }
 
+  /// Counts how a transaction ended in `stats()`; returns the history event it maps to: `ok`
+  /// (committed), `fail` (aborted: no effect) or `info` (outcome unknown, or an exception
+  /// outside dosync's contract).
+  check::event_type count(const txn_end& end) {
+    std::lock_guard lock(stats_mutex_);
+    switch (end.outcome) {
+      case txn_outcome::committed:
+        ++stats_.committed;
+        return check::event_type::ok;
+      case txn_outcome::aborted:
+        ++stats_.aborted;
+        if (end.code == errc::retry_limit_exceeded)
+          ++stats_.retry_limit;
+        else
+          ++stats_.coordinator_errors;
+        return check::event_type::fail;
+      case txn_outcome::unknown:
+        ++stats_.unknown;
+        return check::event_type::info;
+      case txn_outcome::failed:
+        break;
+    }
+    ++stats_.failed;
+    return check::event_type::info;
+  }
+
   /// Runs one transaction as operation `f` of `process`: records it in the history, classifies
   /// how it ended, counts it, and reports an exception outside the contract as an anomaly.
   /// `ok_value` gives the value the history's `ok` carries. After `info` the process is
@@ -306,33 +332,9 @@ class workload_base {
                    const nlohmann::json& value, Fn&& fn, OkValue&& ok_value) {
     if (opts_.record_history) history_.invoke(process, f, key, value, now());
     const auto end = run_dosync(std::forward<Fn>(fn));
-    check::event_type type = check::event_type::ok;
+    const check::event_type type = count(end);
     nlohmann::json out = value;
-    {
-      std::lock_guard lock(stats_mutex_);
-      switch (end.outcome) {
-        case txn_outcome::committed:
-          ++stats_.committed;
-          out = ok_value();
-          break;
-        case txn_outcome::aborted:
-          ++stats_.aborted;
-          if (end.code == errc::retry_limit_exceeded)
-            ++stats_.retry_limit;
-          else
-            ++stats_.coordinator_errors;
-          type = check::event_type::fail;
-          break;
-        case txn_outcome::unknown:
-          ++stats_.unknown;
-          type = check::event_type::info;
-          break;
-        case txn_outcome::failed:
-          ++stats_.failed;
-          type = check::event_type::info;
-          break;
-      }
-    }
+    if (end.outcome == txn_outcome::committed) out = ok_value();
     if (end.outcome == txn_outcome::failed) {
       log_.report(f + " transaction of process " + std::to_string(process) +
                   ": dosync threw an exception outside its contract (only "
