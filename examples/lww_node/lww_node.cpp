@@ -17,7 +17,9 @@
 // set's latest stamp (dstm::crdt::apply), so stamps grow in commit order: a client that read
 // "latest": T catches up exactly with /updates?since=T. Writes go through tx.commute: concurrent
 // writers on any node never re-run their transactions. Malformed requests get 400 with
-// {"error": "..."}; a ZooKeeper outage gets 503. docs/crdt.md shows a session with curl.
+// {"error": "..."}. While ZooKeeper is unreachable, reads are served from the node's last
+// consistent view and writes get 503 after a few seconds. A long poll holds one of the
+// server's worker threads while it waits. docs/crdt.md shows a session with curl.
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
@@ -219,7 +221,10 @@ class node {
     } catch (const dstm::error& e) {
       const bool too_large = e.code() == dstm::errc::value_too_large ||
                              e.code() == dstm::coordinator_errc::bad_arguments;
-      refuse(res, too_large ? 413 : 503, std::string("the set is unavailable: ") + e.what());
+      std::string why = std::string("the set is unavailable: ") + e.what();
+      if (e.code() == dstm::errc::commit_outcome_unknown)
+        why += " (sending the request again is harmless)";
+      refuse(res, too_large ? 413 : 503, why);
     }
   }
 
@@ -317,7 +322,13 @@ int main(int argc, char** argv) try {
 
   dstm::client_options stm;
   stm.root = args->path + ".dstm";  // the clients' outcome records, beside the set
-  auto client = dstm::zookeeper::connect(args->zk, {}, stm);
+  // A write during a ZooKeeper outage answers 503 within seconds instead of retrying for
+  // minutes: the client retries, not the node. (Retrying an insert or a delete is harmless.)
+  stm.max_retries = 60;
+  stm.outcome_attempts = 20;
+  dstm::zookeeper::options zk;
+  zk.request_timeout = std::chrono::seconds(3);
+  auto client = dstm::zookeeper::connect(args->zk, zk, stm);
   node service(client, *args);
 
   httplib::Server server;
