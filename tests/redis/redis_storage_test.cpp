@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -107,8 +108,8 @@ dstm::redis_options options_for(const redis_server& s, std::string prefix = fres
   o.host = s.host();
   o.port = s.port();
   o.key_prefix = std::move(prefix);
-  o.command_timeout = 500ms;
-  o.connect_timeout = 500ms;
+  o.command_timeout = 1000ms;  // short for the outage tests, long enough for a loaded machine
+  o.connect_timeout = 1000ms;
   return o;
 }
 
