@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark suite (./build.sh bench runs it after building). Starts ONE standalone ZooKeeper
 # server (build/bin/with_zookeeper: fsync on, ZooKeeper's default; DSTM_BENCH_FSYNC=0 turns it
-# off) and runs against it, in this order: the raw baselines, dstm beside its raw counterparts
-# (bench_stm), kazoo's Counter and Lock (bench/peers, /usr/bin/python3), then the programs that
-# need no server (serializers, simulation, checkers). Results under <build>/bench/:
-#   <program>.json / .txt    Google Benchmark's JSON and console table; kazoo.json
+# off) and runs against it, in this order: the raw baselines, dstm beside its raw counterparts and
+# kazoo's Counter and Lock (bench_stm; kazoo through bench/peers, /usr/bin/python3), then the
+# programs that need no server (serializers, simulation, checkers). Results under <build>/bench/:
+#   <program>.json / .txt    Google Benchmark's JSON and console table
 #   results.md               the Markdown table of figures and ratios (bench/report.py)
 #   summary.tsv              one line per target: name measured reference ratio target met|missed
 #   *.png                    the plots (gnuplot)
 #
 # Environment: DSTM_BUILD_DIR (default build), DSTM_BENCH_FSYNC=0, DSTM_BENCH_WINDOW_MS (the
-# window of each timed measurement, default 1500). Extra arguments go to every Google Benchmark
+# window of each timed measurement, default 3000 ms). Extra arguments go to every Google Benchmark
 # program, e.g. ./build.sh bench --benchmark_min_time=1
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,17 +51,11 @@ run() {  # run NAME [ARGS...]: one Google Benchmark program, if it was built
 
 echo "bench: ZooKeeper at $DSTM_BENCH_ZOOKEEPER, fsync ${DSTM_BENCH_FSYNC:-1}"
 run bench_zookeeper_raw "$@"
-run bench_stm "$@"
-echo "== kazoo peers"
-if "$python" -c "import kazoo" 2>/dev/null; then
-  if ! "$python" bench/peers/kazoo_peers.py --zookeeper "$DSTM_BENCH_ZOOKEEPER" \
-    --window-ms "${DSTM_BENCH_WINDOW_MS:-1500}" --out "$out/kazoo.json" | tee "$out/kazoo.txt"; then
-    echo "bench: kazoo peers failed" >&2
-    status=1
-  fi
-else
-  echo "bench: python3-kazoo is not installed: peers skipped" >&2
+# bench_stm drives kazoo (bench/peers/kazoo_peers.py --serve) itself, in turns with dstm.
+if ! "$python" -c "import kazoo" 2>/dev/null; then
+  echo "bench: python3-kazoo is not installed: the peer comparisons will be skipped" >&2
 fi
+DSTM_BENCH_KAZOO=$here/peers/kazoo_peers.py run bench_stm "$@"
 run bench_serial "$@"
 run sim_bench "$@"
 run check_iso_bench "$@"

@@ -7,7 +7,7 @@
 // all measure the same server), else a private standalone server started here, fsync on
 // (ZooKeeper's default) unless DSTM_BENCH_FSYNC=0.
 //
-// The window: DSTM_BENCH_WINDOW_MS (default 1500) or the program's --window_ms=N flag (the
+// The window: DSTM_BENCH_WINDOW_MS (default 3000) or the program's --window_ms=N flag (the
 // CTest smoke runs pass a short one).
 #include <benchmark/benchmark.h>
 
@@ -79,7 +79,7 @@ inline void ensure(dstm::zookeeper::coordinator& zk, const std::string& path,
 inline std::int64_t& window_ms() {
   static std::int64_t ms = [] {
     const char* v = std::getenv("DSTM_BENCH_WINDOW_MS");
-    return v && *v ? std::atoll(v) : 1500;
+    return v && *v ? std::atoll(v) : 3000;
   }();
   return ms;
 }

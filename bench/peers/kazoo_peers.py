@@ -6,6 +6,11 @@ session) each, for one window; operations completed inside the window are counte
 
     /usr/bin/python3 bench/peers/kazoo_peers.py --zookeeper 127.0.0.1:2181 --out kazoo.json
 
+With --serve it reads requests from stdin instead, one a line, "counter T MS" or "lock T MS",
+runs that window (clients made on first use and kept) and answers one line on stdout,
+"ok SECONDS DONE_1 ... DONE_T"; "quit" ends it. bench_stm drives it that way, so kazoo's windows
+alternate with dstm's and the raw limit's in the same minute (the machine is noisy).
+
 Debian's python3-kazoo; run with /usr/bin/python3 (another python3 on PATH may lack kazoo).
 """
 import argparse
@@ -27,12 +32,14 @@ def connect(hosts):
     return client
 
 
-def window(threads, make, op, window_s):
-    """Runs `op(state)` in `threads` threads (state from `make(i)`, made before timing) for
-    `window_s` seconds; returns ops per thread and the window's length."""
-    states = [make(i) for i in range(threads)]
-    for s in states:  # one untimed operation each: paths exist, connections warm
-        op(s)
+def window(threads, make, op, window_s, states=None):
+    """Runs `op(state)` in `threads` threads (state from `make(i)`, made before timing, unless
+    `states` are given) for `window_s` seconds; returns ops per thread, the window's length and
+    the states."""
+    if states is None:
+        states = [make(i) for i in range(threads)]
+        for s in states:  # one untimed operation each: paths exist, connections warm
+            op(s)
     done = [0] * threads
     stop = threading.Event()
     go = threading.Barrier(threads + 1)
@@ -71,12 +78,57 @@ def result(name, done, seconds):
             "fairness": (hi / lo) if lo > 0 else 1e9, "per_thread": done}
 
 
+def make_counter(hosts):
+    def make(i):
+        c = connect(hosts)
+        return (c, Counter(c, "/bench/kazoo/counter"))
+    return make
+
+
+def bump(state):
+    state[1].__add__(1)
+
+
+def make_lock(hosts):
+    def make(i):
+        c = connect(hosts)
+        return (c, c.Lock("/bench/kazoo/lock", "kazoo-%d" % i))
+    return make
+
+
+def lock_unlock(state):
+    state[1].acquire()
+    state[1].release()
+
+
+KINDS = {"counter": (make_counter, bump), "lock": (make_lock, lock_unlock)}
+
+
+def serve(hosts):
+    kept = {}
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        kind, threads, ms = words[0], int(words[1]), int(words[2])
+        make, op = KINDS[kind]
+        key = (kind, threads)
+        done, seconds, kept[key] = window(threads, make(hosts), op, ms / 1000.0, kept.get(key))
+        sys.stdout.write("ok %.6f %s\n" % (seconds, " ".join(str(d) for d in done)))
+        sys.stdout.flush()
+    for states in kept.values():
+        for c, _ in states:
+            c.stop()
+            c.close()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--zookeeper", required=True, help="host:port of the run's server")
     p.add_argument("--window-ms", type=int, default=1500)
     p.add_argument("--threads", default="1,4", help="client counts, comma-separated")
     p.add_argument("--out", help="JSON results (default: stdout only)")
+    p.add_argument("--serve", action="store_true", help="answer requests on stdin (see above)")
     a = p.parse_args()
     window_s = a.window_ms / 1000.0
     counts = [int(t) for t in a.threads.split(",") if t]
@@ -87,30 +139,18 @@ def main():
     setup.ensure_path("/bench/kazoo/counter")
     setup.stop()
     setup.close()
+    if a.serve:
+        serve(a.zookeeper)
+        return
 
     for t in counts:
-        def make_counter(i):
-            c = connect(a.zookeeper)
-            return (c, Counter(c, "/bench/kazoo/counter"))
-
-        def bump(state):
-            state[1].__add__(1)
-
-        done, seconds, states = window(t, make_counter, bump, window_s)
+        done, seconds, states = window(t, make_counter(a.zookeeper), bump, window_s)
         results.append(result("kazoo/counter/T:%d" % t, done, seconds))
         for c, _ in states:
             c.stop()
             c.close()
 
-        def make_lock(i):
-            c = connect(a.zookeeper)
-            return (c, c.Lock("/bench/kazoo/lock", "kazoo-%d" % i))
-
-        def lock_unlock(state):
-            state[1].acquire()
-            state[1].release()
-
-        done, seconds, states = window(t, make_lock, lock_unlock, window_s)
+        done, seconds, states = window(t, make_lock(a.zookeeper), lock_unlock, window_s)
         results.append(result("kazoo/lock/T:%d" % t, done, seconds))
         for c, _ in states:
             c.stop()

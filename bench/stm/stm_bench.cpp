@@ -3,28 +3,41 @@
 // noisy machine. Names and counters are what report.py reads:
 //
 //   paired/write_k:K      a write transaction altering K refs (one client, warm cache) against a
-//                         raw multi of K checks + K sets; the two alternate, one after the other,
-//                         for a whole window. Counters raw_p50_us, stm_p50_us, raw_mean_us, ...
+//                         raw multi of K checks + K sets (and two decompositions, see paired());
+//                         the arms alternate operation by operation for a whole window.
+//                         Counters <arm>_p50_us, <arm>_mean_us for arms raw, multi, proto, stm.
 //   paired/atom_update    an atom update (one client) against a raw get + versioned set.
-//   window/<mode>/T:N     N threads for one window: ops_per_s, fairness (max/min per thread),
-//                         retries_per_op; modes raw_cas (N sessions, get + versioned set on one
-//                         node), alter and commute (N clients on one ref), raw_pipelined (N
-//                         threads on ONE session, each setting its own node), disjoint (N
-//                         threads on ONE client, each altering its own ref), atom (an atom's
-//                         update), lock (recipes::mutex acquire + release, one session each).
+//   contention/T:N        N threads per mode, the modes in turns: <mode>_ops_per_s,
+//                         <mode>_fairness (max/min per thread), <mode>_retries_per_op; modes
+//                         raw_cas (N sessions, get + versioned set on one node), alter and commute
+//                         (N clients on one ref), raw_pipelined (N threads on ONE session, each
+//                         setting its own node), disjoint (N threads on ONE client, each altering
+//                         its own ref).
+//   peers/counter/T:N     an atom's update, kazoo's Counter +1 and the raw CAS loop, in turns.
+//   peers/lock/T:N        recipes::mutex, kazoo's Lock and (N = 1) the raw limit, in turns.
 //   read_only/refs:N      a read-only transaction over N refs on a warm cache, in-process.
 //
 //   build/bin/bench_stm                       its own server, fsync on
 //   DSTM_BENCH_FSYNC=0 build/bin/bench_stm    fsync off
 //   DSTM_BENCH_ZOOKEEPER=127.0.0.1:2181 ...   a running server (what bench/run.sh does)
+//   DSTM_BENCH_BACKOFF_MIN_NS, DSTM_BENCH_BACKOFF_MAX_NS, DSTM_BENCH_ESCALATE_AFTER
+//                                             client_options for tuning runs (default: the
+//                                             library's defaults)
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <dstm/dstm.hpp>
 #include <dstm/recipes/mutex.hpp>
 #include <memory>
 #include <numeric>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../common/bench_zookeeper.hpp"
@@ -36,8 +49,23 @@ using dstm_bench::session;
 using clock_type = std::chrono::steady_clock;
 using zk_coordinator = dstm::zookeeper::coordinator;
 
+/// The clients' options: the library's defaults, unless DSTM_BENCH_BACKOFF_MIN_NS,
+/// DSTM_BENCH_BACKOFF_MAX_NS or DSTM_BENCH_ESCALATE_AFTER say otherwise (for tuning runs).
+dstm::client_options stm_options() {
+  dstm::client_options o;
+  auto env = [](const char* name, auto& field) {
+    if (const char* v = std::getenv(name); v && *v)
+      field = static_cast<std::remove_reference_t<decltype(field)>>(std::atoll(v));
+  };
+  env("DSTM_BENCH_BACKOFF_MIN_NS", o.backoff_min_ns);
+  env("DSTM_BENCH_BACKOFF_MAX_NS", o.backoff_max_ns);
+  env("DSTM_BENCH_ESCALATE_AFTER", o.escalate_after);
+  return o;
+}
+
 std::shared_ptr<dstm::client> stm_client() {
-  return dstm::zookeeper::connect(dstm_bench::zookeeper_target::get().connect_string());
+  return dstm::zookeeper::connect(dstm_bench::zookeeper_target::get().connect_string(), {},
+                                  stm_options());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,34 +408,168 @@ void contention(benchmark::State& state, int threads) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Atom and lock windows (the kazoo peers run the same loops, in Python, on the same server).
+// Peers: kazoo's Counter and Lock (bench/peers/kazoo_peers.py --serve, a child process on the same
+// server) in turns with dstm's atom and mutex and with the raw limit, window by window.
 
-/// T clients updating one atom (the kazoo Counter comparison uses T = 1).
-void window_atom(benchmark::State& state, int threads) {
+/// The kazoo driver as a child process: one request line in, one answer line out.
+class kazoo_peer {
+ public:
+  kazoo_peer() {
+    const char* script = std::getenv("DSTM_BENCH_KAZOO");
+    const std::string path = script && *script ? script : DSTM_BENCH_PEERS_DIR "/kazoo_peers.py";
+    int in[2], out[2];
+    if (::pipe(in) != 0 || ::pipe(out) != 0) return;
+    const std::string zk = dstm_bench::zookeeper_target::get().connect_string();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(in[0], 0);
+      ::dup2(out[1], 1);
+      ::close(in[1]);
+      ::close(out[0]);
+      ::execl("/usr/bin/python3", "python3", path.c_str(), "--zookeeper", zk.c_str(), "--serve",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    to_ = in[1];
+    from_ = ::fdopen(out[0], "r");
+  }
+  ~kazoo_peer() {
+    if (to_ >= 0) {
+      const char quit[] = "quit\n";
+      [[maybe_unused]] auto n = ::write(to_, quit, sizeof quit - 1);
+      ::close(to_);
+    }
+    if (from_) std::fclose(from_);
+    if (pid_ > 0) {
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  kazoo_peer(const kazoo_peer&) = delete;
+  kazoo_peer& operator=(const kazoo_peer&) = delete;
+
+  /// Runs one kazoo window; nullopt when the driver is not there (no kazoo, no script).
+  std::optional<dstm_bench::window_result> window(const std::string& kind, int threads,
+                                                  std::int64_t ms) {
+    if (to_ < 0 || !from_) return std::nullopt;
+    const std::string request =
+        kind + " " + std::to_string(threads) + " " + std::to_string(ms) + "\n";
+    if (::write(to_, request.data(), request.size()) != static_cast<ssize_t>(request.size()))
+      return std::nullopt;
+    char line[4096];
+    if (!std::fgets(line, sizeof line, from_)) return std::nullopt;
+    std::istringstream answer(line);
+    std::string ok;
+    dstm_bench::window_result r;
+    answer >> ok >> r.seconds;
+    if (ok != "ok") return std::nullopt;
+    for (std::uint64_t d; answer >> d;) r.done.push_back(d);
+    return r;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1;
+  std::FILE* from_ = nullptr;
+};
+
+kazoo_peer& peer() {
+  static kazoo_peer p;
+  return p;
+}
+
+/// Rounds of short windows over `arms` (name, threads' op, or the kazoo kind): counters
+/// <name>_ops_per_s and <name>_fairness.
+struct arm {
+  std::string name;
+  std::function<void(int)> op;  // empty: the kazoo driver's `kazoo_kind`
+  std::string kazoo_kind;
+  int threads = 1;
+  dstm_bench::window_result sum{};
+};
+
+void rounds(benchmark::State& state, std::vector<arm>& arms) {
+  constexpr int count = 3;
+  const std::int64_t slice = std::max<std::int64_t>(dstm_bench::window_ms() / count, 1);
+  for (auto& a : arms) {
+    a.sum.done.assign(static_cast<std::size_t>(a.threads), 0);
+    if (a.op) dstm_bench::run_window(a.threads, {}, a.op, 1);  // warm
+  }
+  for (auto _ : state) {
+    double total = 0;
+    for (int round = 0; round < count; ++round) {
+      for (auto& a : arms) {
+        std::optional<dstm_bench::window_result> r;
+        if (a.op) {
+          r = dstm_bench::run_window(a.threads, {}, a.op, 0, slice);
+        } else {
+          r = peer().window(a.kazoo_kind, a.threads, slice);
+        }
+        if (!r || r->done.size() != a.sum.done.size()) {
+          state.SkipWithError("the kazoo driver did not answer (python3-kazoo missing?)");
+          return;
+        }
+        for (std::size_t i = 0; i < r->done.size(); ++i) a.sum.done[i] += r->done[i];
+        a.sum.seconds += r->seconds;
+        total += r->seconds;
+      }
+    }
+    for (auto& a : arms) {
+      state.counters[a.name + "_ops_per_s"] = a.sum.rate();
+      state.counters[a.name + "_fairness"] = a.sum.fairness();
+    }
+    state.SetIterationTime(total);
+  }
+}
+
+/// An atom's update against kazoo's Counter (+1) and the raw CAS loop, T clients on one node.
+void peers_counter(benchmark::State& state, int threads) {
   const auto n = static_cast<std::size_t>(threads);
+  std::vector<std::shared_ptr<zk_coordinator>> sessions;
   std::vector<std::shared_ptr<dstm::client>> clients;
   std::vector<std::unique_ptr<dstm::atom<std::int64_t>>> atoms;
   for (std::size_t i = 0; i < n; ++i) {
+    sessions.push_back(session());
     clients.push_back(stm_client());
     atoms.push_back(
         std::make_unique<dstm::atom<std::int64_t>>(clients.back(), "/bench/stm/counter", 0));
   }
-  auto op = [&](int i) {
-    atoms[static_cast<std::size_t>(i)]->update([](std::int64_t v) { return v + 1; });
-  };
-  dstm_bench::run_window(threads, {}, op, 1);
-  auto retries = sum_metric(clients, [](const dstm::client_metrics& m) { return m.retries; });
-  for (auto _ : state) {
-    const auto retries0 = retries();
-    auto r = dstm_bench::run_window(threads, {}, op);
-    dstm_bench::report(state, r);
-    state.counters["retries_per_op"] = static_cast<double>(retries() - retries0) /
-                                       static_cast<double>(std::max<std::uint64_t>(r.total(), 1));
-  }
+  ensure(*sessions.front(), "/bench/stm/counter-raw", "0");
+  std::vector<arm> arms;
+  arms.push_back({"raw_cas",
+                  [&](int i) {
+                    auto& zk = *sessions[static_cast<std::size_t>(i)];
+                    for (;;) {
+                      auto node = zk.get("/bench/stm/counter-raw");
+                      std::error_code ec;
+                      zk.set("/bench/stm/counter-raw", std::to_string(std::stoll(node.data) + 1),
+                             node.stat.version, ec);
+                      if (!ec) return;
+                      if (ec != dstm::coordinator_errc::bad_version)
+                        throw dstm::coordinator_error(ec, "cas");
+                    }
+                  },
+                  "",
+                  threads,
+                  {}});
+  arms.push_back({"dstm",
+                  [&](int i) {
+                    atoms[static_cast<std::size_t>(i)]->update(
+                        [](std::int64_t v) { return v + 1; });
+                  },
+                  "",
+                  threads,
+                  {}});
+  arms.push_back({"kazoo", nullptr, "counter", threads, {}});
+  rounds(state, arms);
 }
 
-/// T sessions, each with its own mutex object on one lock path: acquire + release.
-void window_lock(benchmark::State& state, int threads) {
+/// recipes::mutex acquire + release against kazoo's Lock and (one client) the raw limit: create
+/// an ephemeral-sequential child, list the children, remove the child — the fewest requests any
+/// ZooKeeper lock recipe needs.
+void peers_lock(benchmark::State& state, int threads) {
   const auto n = static_cast<std::size_t>(threads);
   std::vector<std::shared_ptr<zk_coordinator>> sessions;
   std::vector<std::unique_ptr<dstm::recipes::mutex<zk_coordinator>>> locks;
@@ -416,31 +578,35 @@ void window_lock(benchmark::State& state, int threads) {
     locks.push_back(
         std::make_unique<dstm::recipes::mutex<zk_coordinator>>(sessions.back(), "/bench/stm/lock"));
   }
-  auto op = [&](int i) {
-    auto& m = *locks[static_cast<std::size_t>(i)];
-    m.lock();
-    m.unlock();
-  };
-  dstm_bench::run_window(threads, {}, op, 1);  // creates the lock's parent: not timed
-  for (auto _ : state) dstm_bench::report(state, dstm_bench::run_window(threads, {}, op));
+  ensure(*sessions.front(), "/bench", "");
+  ensure(*sessions.front(), "/bench/stm", "");
+  ensure(*sessions.front(), "/bench/stm/rawlock", "");
+  std::vector<arm> arms;
+  if (threads == 1) {
+    arms.push_back({"raw_lock",
+                    [&](int) {
+                      auto& zk = *sessions.front();
+                      auto node = zk.create("/bench/stm/rawlock/n-", "",
+                                            dstm::create_mode::ephemeral_sequential);
+                      benchmark::DoNotOptimize(zk.children("/bench/stm/rawlock"));
+                      zk.remove(node);
+                    },
+                    "",
+                    1,
+                    {}});
+  }
+  arms.push_back({"dstm",
+                  [&](int i) {
+                    auto& m = *locks[static_cast<std::size_t>(i)];
+                    m.lock();
+                    m.unlock();
+                  },
+                  "",
+                  threads,
+                  {}});
+  arms.push_back({"kazoo", nullptr, "lock", threads, {}});
+  rounds(state, arms);
   locks.clear();
-}
-
-/// The lock's physical limit, one session: the fewest requests any ZooKeeper lock recipe needs
-/// for an uncontended acquire + release — create an ephemeral-sequential child, list the
-/// children (to see that it is first), remove the child — as raw calls.
-void window_raw_lock(benchmark::State& state) {
-  auto zk = session();
-  ensure(*zk, "/bench", "");
-  ensure(*zk, "/bench/stm", "");
-  ensure(*zk, "/bench/stm/rawlock", "");
-  auto op = [&](int) {
-    auto node = zk->create("/bench/stm/rawlock/n-", "", dstm::create_mode::ephemeral_sequential);
-    benchmark::DoNotOptimize(zk->children("/bench/stm/rawlock"));
-    zk->remove(node);
-  };
-  dstm_bench::run_window(1, {}, op, 1);
-  for (auto _ : state) dstm_bench::report(state, dstm_bench::run_window(1, {}, op));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -481,12 +647,11 @@ void register_all() {
                                             [t](benchmark::State& s) { contention(s, t); }));
   }
   for (int t : {1, 4}) {
-    timed_once(benchmark::RegisterBenchmark(("window/atom/T:" + std::to_string(t)).c_str(),
-                                            [t](benchmark::State& s) { window_atom(s, t); }));
-    timed_once(benchmark::RegisterBenchmark(("window/lock/T:" + std::to_string(t)).c_str(),
-                                            [t](benchmark::State& s) { window_lock(s, t); }));
+    timed_once(benchmark::RegisterBenchmark(("peers/counter/T:" + std::to_string(t)).c_str(),
+                                            [t](benchmark::State& s) { peers_counter(s, t); }));
+    timed_once(benchmark::RegisterBenchmark(("peers/lock/T:" + std::to_string(t)).c_str(),
+                                            [t](benchmark::State& s) { peers_lock(s, t); }));
   }
-  timed_once(benchmark::RegisterBenchmark("window/raw_lock/T:1", window_raw_lock));
   for (int n : {1, 4}) {
     benchmark::RegisterBenchmark(("read_only/refs:" + std::to_string(n)).c_str(),
                                  [n](benchmark::State& s) { read_only(s, n); });
