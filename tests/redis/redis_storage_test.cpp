@@ -635,75 +635,6 @@ TEST_F(RedisStorage, AKilledRedisDuringCommitAbortsCleanlyAndLosesNothing) {
             std::vector<std::string>{prefix + "v:" + pointer(c, root() + "/b")});
 }
 
-/// A ZooKeeper session whose process dies (SIGKILL) the moment a multi would be sent, once
-/// `armed`: a real crash between a commit's blob write and its multi.
-class dies_before_multi : public dstm::coordinator_interface<dies_before_multi> {
- public:
-  using inner_type = dstm::zookeeper::coordinator;
-  using event = inner_type::event;
-
-  dies_before_multi(std::shared_ptr<inner_type> inner, std::shared_ptr<std::atomic<bool>> armed)
-      : inner_(std::move(inner)), armed_(std::move(armed)) {}
-
-  std::int64_t session_id() const { return inner_->session_id(); }
-  dstm::session_state state() const { return inner_->state(); }
-  std::uint64_t subscribe(std::function<void(dstm::session_state)> fn) {
-    return inner_->subscribe(std::move(fn));
-  }
-  void unsubscribe(std::uint64_t id) { inner_->unsubscribe(id); }
-  void close() { inner_->close(); }
-  std::int64_t now() const { return inner_->now(); }
-  void sleep_for(std::int64_t ns) { inner_->sleep_for(ns); }
-  std::shared_ptr<event> make_event() { return inner_->make_event(); }
-  bool wait(event& e, std::int64_t timeout_ns) { return inner_->wait(e, timeout_ns); }
-
- private:
-  friend class dstm::coordinator_interface<dies_before_multi>;
-
-  std::string do_create(std::string_view path, std::string_view data, dstm::create_mode mode,
-                        const dstm::acl_list& acls, dstm::stat* out, std::error_code& ec) {
-    return inner_->create(path, data, mode, acls, out, ec);
-  }
-  dstm::node do_get(std::string_view path, dstm::watch w, std::error_code& ec) {
-    return inner_->get(path, std::move(w), ec);
-  }
-  dstm::stat do_set(std::string_view path, std::string_view data, std::int32_t version,
-                    std::error_code& ec) {
-    return inner_->set(path, data, version, ec);
-  }
-  void do_remove(std::string_view path, std::int32_t version, std::error_code& ec) {
-    inner_->remove(path, version, ec);
-  }
-  std::optional<dstm::stat> do_exists(std::string_view path, dstm::watch w, std::error_code& ec) {
-    return inner_->exists(path, std::move(w), ec);
-  }
-  dstm::children_list do_children(std::string_view path, dstm::watch w, std::error_code& ec) {
-    return inner_->children(path, std::move(w), ec);
-  }
-  std::vector<dstm::op_result> do_multi(std::span<const dstm::op> ops, std::error_code& ec) {
-    if (armed_->load()) ::raise(SIGKILL);
-    return inner_->multi(ops, ec);
-  }
-  std::vector<dstm::get_result> do_get_many(std::span<const std::string> paths,
-                                            const dstm::watch& w, std::error_code& ec) {
-    return inner_->get_many(paths, w, ec);
-  }
-  void do_sync(std::string_view path, std::error_code& ec) { inner_->sync(path, ec); }
-  void do_add_auth(std::string_view scheme, std::string_view credential, std::error_code& ec) {
-    inner_->add_auth(scheme, credential, ec);
-  }
-  dstm::acl_list do_get_acl(std::string_view path, dstm::stat* out, std::error_code& ec) {
-    return inner_->get_acl(path, out, ec);
-  }
-  void do_set_acl(std::string_view path, const dstm::acl_list& acls, std::int32_t aversion,
-                  std::error_code& ec) {
-    inner_->set_acl(path, acls, aversion, ec);
-  }
-
-  std::shared_ptr<inner_type> inner_;
-  std::shared_ptr<std::atomic<bool>> armed_;
-};
-
 // A writer process killed (SIGKILL) after its commit wrote the new blob to Redis and before
 // the multi reached ZooKeeper. Its blob is garbage: the pointer still names the version before,
 // every client reads that version, and the collector — fencing the dead writer's lane —
@@ -716,18 +647,20 @@ TEST_F(RedisStorage, AWriterKilledBetweenBlobAndMultiLeavesGarbageNotADanglingPo
   ASSERT_GE(child, 0);
   if (child == 0) {
     try {
-      auto armed = std::make_shared<std::atomic<bool>>(false);
+      // A ZooKeeper session whose process dies the moment its next multi would be sent.
+      auto hooks = std::make_shared<dstm_test::multi_hooks>();
       const std::string where = zk_->connect_string();
       auto c = dstm::connect_with(
-          [where, armed] {
-            return std::make_shared<dies_before_multi>(
-                std::make_shared<dstm::zookeeper::coordinator>(where), armed);
+          [where, hooks] {
+            return std::make_shared<
+                dstm_test::basic_hooked_coordinator<dstm::zookeeper::coordinator>>(
+                std::make_shared<dstm::zookeeper::coordinator>(where), hooks);
           },
           fast_options(root() + "/dstm"));
       auto blobs = std::make_shared<dstm::redis_blob_store>(options_for(*redis_, prefix));
       dstm::ref<std::string, dstm::redis_storage> r{c, path, std::string("v0"), blobs};
       dstm::dosync(c, [&](dstm::txn& tx) { tx.ref_set(r, std::string("v1")); });
-      armed->store(true);
+      hooks->before_next_multi([] { ::raise(SIGKILL); });
       dstm::dosync(c, [&](dstm::txn& tx) { tx.ref_set(r, std::string("v2")); });
       ::_exit(4);  // the multi went through: no crash happened
     } catch (...) {

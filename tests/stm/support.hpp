@@ -59,13 +59,14 @@ struct multi_hooks {
   std::uint64_t multis = 0;  ///< multis seen (guarded by mutex)
 };
 
-/// `dstm::embedded::coordinator` with `multi_hooks`: everything else is forwarded unchanged.
-class hooked_coordinator : public dstm::coordinator_interface<hooked_coordinator> {
+/// A coordinator (`Inner`) with `multi_hooks`: everything else is forwarded unchanged.
+template <class Inner>
+class basic_hooked_coordinator
+    : public dstm::coordinator_interface<basic_hooked_coordinator<Inner>> {
  public:
-  using event = dstm::embedded::coordinator::event;
+  using event = typename Inner::event;
 
-  hooked_coordinator(std::shared_ptr<dstm::embedded::coordinator> inner,
-                     std::shared_ptr<multi_hooks> hooks)
+  basic_hooked_coordinator(std::shared_ptr<Inner> inner, std::shared_ptr<multi_hooks> hooks)
       : inner_(std::move(inner)), hooks_(std::move(hooks)) {}
 
   std::int64_t session_id() const { return inner_->session_id(); }
@@ -81,7 +82,7 @@ class hooked_coordinator : public dstm::coordinator_interface<hooked_coordinator
   bool wait(event& e, std::int64_t timeout_ns) { return inner_->wait(e, timeout_ns); }
 
  private:
-  friend class dstm::coordinator_interface<hooked_coordinator>;
+  friend class dstm::coordinator_interface<basic_hooked_coordinator>;
   using fault = multi_hooks::fault;
 
   std::string do_create(std::string_view path, std::string_view data, dstm::create_mode mode,
@@ -157,9 +158,13 @@ class hooked_coordinator : public dstm::coordinator_interface<hooked_coordinator
     inner_->set_acl(path, acls, aversion, ec);
   }
 
-  std::shared_ptr<dstm::embedded::coordinator> inner_;
+  std::shared_ptr<Inner> inner_;
   std::shared_ptr<multi_hooks> hooks_;
 };
+
+/// The embedded coordinator with hooks (what the STM tests use); other coordinators, e.g. a
+/// real ZooKeeper session, take `basic_hooked_coordinator<Their>`.
+using hooked_coordinator = basic_hooked_coordinator<dstm::embedded::coordinator>;
 
 static_assert(dstm::coordinator<hooked_coordinator>);
 
