@@ -2,6 +2,7 @@
 // and whole workload seeds per second.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,14 +78,19 @@ void stm_round_trips(benchmark::State& state, bool commute) {
   const int clients = static_cast<int>(state.range(0));
   constexpr int commits = 50;
   dstm::client_metrics sum{};
+  std::int64_t end_ns = 0;  // virtual time when the last client finished
   for (auto _ : state) {
     sum = {};
+    end_ns = 0;
     sim::world w(7);
     sim::ensemble ens(w, sim::ensemble_options{});
     std::vector<std::shared_ptr<dstm::client>> cs;
     for (int i = 0; i < clients; ++i) {
       w.spawn("client", [&] {
-        auto c = dstm::connect_with([&] { return std::make_shared<sim::coordinator>(ens); });
+        dstm::client_options o;  // DSTM_BENCH_ESCALATE_AFTER: for tuning runs
+        if (const char* v = std::getenv("DSTM_BENCH_ESCALATE_AFTER"); v && *v)
+          o.escalate_after = std::atoi(v);
+        auto c = dstm::connect_with([&] { return std::make_shared<sim::coordinator>(ens); }, o);
         cs.push_back(c);
         dstm::ref<std::int64_t> r{c, "/hot", 0};
         r.deref();
@@ -99,6 +105,7 @@ void stm_round_trips(benchmark::State& state, bool commute) {
           });
         }
         const auto after = c->metrics();
+        end_ns = std::max(end_ns, w.now());
         sum.commits += after.commits - before.commits;
         sum.round_trips += after.round_trips - before.round_trips;
         sum.retries +=
@@ -113,6 +120,8 @@ void stm_round_trips(benchmark::State& state, bool commute) {
   state.counters["round_trips_per_commit"] = static_cast<double>(sum.round_trips) / n;
   state.counters["retries_per_commit"] = static_cast<double>(sum.retries) / n;
   state.counters["escalations_per_commit"] = static_cast<double>(sum.escalations) / n;
+  state.counters["commits_per_virtual_s"] =
+      end_ns > 0 ? static_cast<double>(sum.commits) * 1e9 / static_cast<double>(end_ns) : 0.0;
 }
 BENCHMARK_CAPTURE(stm_round_trips, alter, false)
     ->Arg(1)
