@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <dstm/dstm.hpp>
@@ -456,10 +457,13 @@ class kazoo_peer {
     if (to_ < 0 || !from_) return std::nullopt;
     const std::string request =
         kind + " " + std::to_string(threads) + " " + std::to_string(ms) + "\n";
-    if (::write(to_, request.data(), request.size()) != static_cast<ssize_t>(request.size()))
-      return std::nullopt;
     char line[4096];
-    if (!std::fgets(line, sizeof line, from_)) return std::nullopt;
+    if (::write(to_, request.data(), request.size()) != static_cast<ssize_t>(request.size()) ||
+        !std::fgets(line, sizeof line, from_)) {
+      ::close(to_);  // the driver is gone (no kazoo, no script): do not ask again
+      to_ = -1;
+      return std::nullopt;
+    }
     std::istringstream answer(line);
     std::string ok;
     dstm_bench::window_result r;
@@ -475,9 +479,14 @@ class kazoo_peer {
   std::FILE* from_ = nullptr;
 };
 
-kazoo_peer& peer() {
-  static kazoo_peer p;
+std::unique_ptr<kazoo_peer>& peer_slot() {
+  static std::unique_ptr<kazoo_peer> p;
   return p;
+}
+/// The driver, started on first use; main ends it before the server goes.
+kazoo_peer& peer() {
+  if (!peer_slot()) peer_slot() = std::make_unique<kazoo_peer>();
+  return *peer_slot();
 }
 
 /// Rounds of short windows over `arms` (name, threads' op, or the kazoo kind): counters
@@ -661,6 +670,7 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);  // a kazoo driver that died must not kill the benchmark
   dstm_bench::parse_own_flags(argc, argv);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
@@ -672,6 +682,7 @@ int main(int argc, char** argv) {
   register_all();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  peer_slot().reset();  // kazoo closes its sessions while the server still runs
   server.stop();
   return 0;
 }
