@@ -42,8 +42,9 @@
 #include <thread>
 #include <vector>
 
+#include "blob_store_laws.hpp"  // tests/stm: the blob store laws
 #include "redis_server.hpp"
-#include "support.hpp"  // tests/stm: multi hooks on the embedded coordinator
+#include "support.hpp"  // tests/stm: multi hooks on coordinators
 
 namespace {
 
@@ -154,36 +155,12 @@ redis_server& laws_server() {
 RC_GTEST_PROP(RedisBlobStoreLaws, BehavesLikeAMap, ()) {
   redis_server& redis = laws_server();
   dstm::redis_blob_store s(options_for(redis));
-  std::map<std::string, std::string> model;
   const auto key_char = rc::gen::element('a', 'b', '*', '[', '\0', '\xff');
   const auto key_gen = rc::gen::container<std::string>(*rc::gen::inRange(0, 4), key_char);
-  const auto steps = *rc::gen::container<std::vector<std::tuple<int, std::string, std::string>>>(
+  const auto steps = *rc::gen::container<std::vector<dstm_test::blob_step>>(
       rc::gen::tuple(rc::gen::inRange(0, 3), key_gen, rc::gen::arbitrary<std::string>()));
-  for (const auto& [what, key, bytes] : steps) {
-    std::error_code ec;
-    if (what == 0) {
-      s.put(key, bytes, ec);
-      model[key] = bytes;
-    } else if (what == 1) {
-      s.remove(key, ec);
-      model.erase(key);
-    }
-    RC_ASSERT(!ec);
-    const auto got = s.get(key, ec);
-    RC_ASSERT(!ec);
-    RC_ASSERT(got.has_value() == model.contains(key));
-    if (got) RC_ASSERT(*got == model[key]);
-  }
-  for (const std::string& prefix :
-       {std::string(), std::string("a"), std::string("a\xff"), std::string("\xff"),
-        std::string("*"), std::string(1, '\0'), std::string("[b")}) {
-    std::error_code ec;
-    std::vector<std::string> expected;
-    for (const auto& [k, v] : model)
-      if (k.starts_with(prefix)) expected.push_back(k);
-    RC_ASSERT(s.keys(prefix, ec) == expected);
-    RC_ASSERT(!ec);
-  }
+  const std::vector<std::string> prefixes = {"", "a", "a\xff", "\xff", "*", {'\0'}, "[b"};
+  const auto model = dstm_test::check_behaves_like_a_map(s, steps, prefixes);
   redis_eye eye(redis);
   RC_ASSERT(eye.zcard(s.index_key()) == static_cast<long long>(model.size()));
 }

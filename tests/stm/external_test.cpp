@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "blob_store_laws.hpp"
 #include "support.hpp"
 
 namespace {
@@ -44,33 +45,15 @@ class StmExternal : public ::testing::Test {
 // The blob store concept's laws against a std::map model, for the in-memory model.
 RC_GTEST_PROP(BlobStoreLaws, MemoryStoreBehavesLikeAMap, ()) {
   blobs s;
-  std::map<std::string, std::string> model;
-  const auto steps =
+  const auto raw =
       *rc::gen::container<std::vector<std::tuple<int, int, std::string>>>(rc::gen::tuple(
           rc::gen::inRange(0, 3), rc::gen::inRange(0, 6), rc::gen::arbitrary<std::string>()));
-  for (const auto& [what, k, bytes] : steps) {
-    const std::string key = "/r@" + std::to_string(k % 3) + "." + std::to_string(k);
-    std::error_code ec;
-    if (what == 0) {
-      s.put(key, bytes, ec);
-      model[key] = bytes;
-    } else if (what == 1) {
-      s.remove(key, ec);
-      model.erase(key);
-    }
-    RC_ASSERT(!ec);
-    auto got = s.get(key, ec);
-    RC_ASSERT(!ec);
-    RC_ASSERT(got.has_value() == model.contains(key));
-    if (got) RC_ASSERT(*got == model[key]);
+  std::vector<dstm_test::blob_step> steps;
+  for (const auto& [what, k, bytes] : raw) {
+    steps.emplace_back(what, "/r@" + std::to_string(k % 3) + "." + std::to_string(k), bytes);
   }
-  for (const std::string prefix : {"/r@", "/r@1", "/r@2.", "/x"}) {
-    std::error_code ec;
-    std::vector<std::string> expected;
-    for (const auto& [k, v] : model)
-      if (k.starts_with(prefix)) expected.push_back(k);
-    RC_ASSERT(s.keys(prefix, ec) == expected);
-  }
+  const std::vector<std::string> prefixes = {"/r@", "/r@1", "/r@2.", "/x"};
+  dstm_test::check_behaves_like_a_map(s, steps, prefixes);
 }
 
 TEST_F(StmExternal, StorageLawsHold) {
