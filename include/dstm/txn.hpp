@@ -363,6 +363,7 @@ inline void txn::commit() {
   }
   holding_locals_ = true;
 
+  int reapplies = 0;
   for (;;) {  // commit attempts: only commute re-application loops here
     std::vector<op> ops;
     std::vector<entry*> op_entry;
@@ -569,6 +570,9 @@ inline void txn::commit() {
     entry* culprit = failed < op_entry.size() ? op_entry[failed] : nullptr;
     if (culprit && commute_only(*culprit) && !DSTM_PLANTED(commute_no_reread)) {
       ++client_->counters().commute_reapplies;
+      // Another writer won the race: back off (jittered, growing) as a re-run would, so that
+      // commuters on one hot ref do not re-apply in lockstep and collide again at once.
+      client_->session()->sleep_for(client_->backoff_ns(std::min(++reapplies, 8)));
       client_->fetch(culprit->ref->path());  // fresh value for the re-application
       continue;
     }
