@@ -316,11 +316,14 @@ TEST(SingletonService, RunsOnOneMemberAndFailsOver) {
     std::atomic<bool> running{false};
     std::stop_source stop;
     std::unique_ptr<background> thread;
+    // A failed assertion returns early: stop the member before joining its thread, so the
+    // failure is reported instead of hanging the test.
+    ~member() { stop.request_stop(); }
   };
-  std::vector<std::unique_ptr<member>> members;
   std::atomic<int> running_now{0}, max_running{0};
   std::mutex tokens_mutex;
   std::vector<std::int64_t> tokens;
+  std::vector<std::unique_ptr<member>> members;  // last: its threads use everything above
   for (int i = 0; i < 3; ++i) {
     auto m = std::make_unique<member>();
     m->zk = env.open_faulty();
@@ -359,11 +362,22 @@ TEST(SingletonService, RunsOnOneMemberAndFailsOver) {
     return nullptr;
   };
   ASSERT_TRUE(eventually([&] { return runner() != nullptr; }));
+  // All three queued before the leader's session is replaced: otherwise the old leader may
+  // queue again, with its new session, ahead of a member still starting, and win again.
+  ASSERT_TRUE(eventually([&] { return env.children("/services/one").size() == 3; }));
   auto* first = runner();
   auto old = first->zk->replace_session();
   ASSERT_TRUE(eventually([&] { return first->stops.load() == 1; }));
   old->close();
-  ASSERT_TRUE(eventually([&] { return runner() != nullptr && runner() != first; }));
+  ASSERT_TRUE(eventually([&] { return runner() != nullptr && runner() != first; })) << [&] {
+    std::string why;
+    for (auto& m : members) {
+      why += (m.get() == first ? "first" : "other") + std::string(": starts ") +
+             std::to_string(m->starts) + ", stops " + std::to_string(m->stops) +
+             (m->running ? ", running" : "") + "\n";
+    }
+    return why;
+  }();
   auto* second = runner();
   // Stopped on purpose: the service moves on.
   second->stop.request_stop();
