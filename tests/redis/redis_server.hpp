@@ -2,8 +2,9 @@
 // A private redis-server on loopback for tests and examples, like
 // <dstm/testing/zookeeper_server.hpp> for ZooKeeper: a free port, no persistence
 // (`--save '' --appendonly no`), its files in a temporary directory, started with
-// PR_SET_PDEATHSIG so the kernel kills it when the starting thread dies (a crashed or aborted
-// test leaves no server behind), killed and its directory removed by the destructor.
+// dstm::testing::detail::spawn (PR_SET_PDEATHSIG from a thread that lives as long as the process),
+// so the kernel kills it when the process dies (a crashed or aborted test leaves no server behind),
+// killed and its directory removed by the destructor.
 //
 // Faults: `pause()` / `resume()` (SIGSTOP / SIGCONT: a server that hangs — connections stay
 // open, commands time out), `kill()` (SIGKILL: connections are reset), `start()` again on the
@@ -100,15 +101,8 @@ class redis_server {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) throw redis_harness_error("fork: " + std::string(std::strerror(errno)));
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
+    const pid_t pid = dstm::testing::detail::spawn(argv);  // dies with this process
+    if (pid < 0) throw redis_harness_error("fork: " + std::string(std::strerror(-pid)));
     pid_ = pid;
     paused_ = false;
     wait_ready();

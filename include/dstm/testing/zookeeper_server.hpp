@@ -94,6 +94,30 @@ class lasting_thread {
   std::jthread thread_;  // last: starts once the members it uses exist
 };
 
+/// Starts `argv` (null-terminated) as a child process that dies with this process, from the
+/// lasting thread; its output goes to `log` (appended) unless `log` is empty. Returns the pid,
+/// or -errno when fork failed.
+inline pid_t spawn(std::vector<char*>& argv, const std::string& log = {}) {
+  return lasting_thread::instance().run([&] {
+    const pid_t parent = ::getpid();
+    const pid_t child = ::fork();
+    if (child < 0) return static_cast<pid_t>(-errno);  // errno is the launcher thread's
+    if (child > 0) return child;
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    if (!log.empty()) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        ::close(fd);
+      }
+    }
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  });
+}
+
 /// A port the kernel reports free on 127.0.0.1 (bind to port 0). Another process could take it
 /// before the server binds it; the harness retries a start on a fresh port when that happens.
 inline int free_port() {
@@ -242,23 +266,7 @@ class zookeeper_server {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    const pid_t pid = detail::lasting_thread::instance().run([&] {
-      const pid_t parent = ::getpid();
-      const pid_t child = ::fork();
-      if (child < 0) return static_cast<pid_t>(-errno);  // errno is the launcher thread's
-      if (child > 0) return child;
-      // Child: die with the parent (also on SIGKILL of the test), log to the data directory.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        ::close(fd);
-      }
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    });
+    const pid_t pid = detail::spawn(argv, log);
     if (pid < 0) throw zookeeper_harness_error("fork: " + std::string(std::strerror(-pid)));
     pid_ = pid;
   }
