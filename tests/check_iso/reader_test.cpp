@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <dstm/check/detail/jsonl.hpp>
+#include <dstm/check/isolation/generator.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -387,6 +388,157 @@ TEST(history_parser, stream_and_string_readers_agree) {
   EXPECT_EQ(a.txns().size(), b.txns().size());
   EXPECT_EQ(a.ops().size(), b.ops().size());
   EXPECT_EQ(check_isolation(a).verdict_line(), check_isolation(b).verdict_line());
+}
+
+// ---- The parallel stream reader: blocks scanned ahead by a second thread ----
+
+// Everything the reader decides, as text: two histories with equal dumps are the same history.
+std::string dump(const transaction_history& h) {
+  std::ostringstream out;
+  out << h.txns().size() << " txns, " << h.key_count() << " keys, " << h.skipped_events()
+      << " skipped\n";
+  for (const txn_record& t : h.txns()) {
+    out << t.process << ' ' << t.first_op << ' ' << t.op_count << ' ' << t.invoke_line << ' '
+        << t.complete_line << ' ' << static_cast<int>(t.status) << '\n';
+  }
+  for (const micro_op& op : h.ops()) {
+    out << op.value << ' ' << op.key << '=' << h.key_name(op.key) << ' '
+        << static_cast<int>(op.kind) << op.known << op.nil << '\n';
+  }
+  for (std::uint32_t t : h.completion_order()) out << t << ' ';
+  out << '\n';
+  for (const write_record& w : h.writes()) {
+    out << w.key << ' ' << w.value << ' ' << w.txn << ' ' << w.op << w.final_write << '\n';
+  }
+  for (const list_branch& b : h.branches()) {
+    out << b.key << ' ' << b.witness << ' ' << b.next_of_key << ':';
+    for (std::int64_t x : b.elements) out << ' ' << x;
+    out << '\n';
+  }
+  return out.str();
+}
+
+transaction_history read_in_blocks(const std::string& text, workload w, std::size_t block) {
+  std::istringstream in(text);
+  return detail::read_stream(in, w, text.size(), block);
+}
+
+std::string error_in_blocks(const std::string& text, std::size_t block,
+                            workload w = workload::list_append) {
+  try {
+    read_in_blocks(text, w, block);
+  } catch (const isolation_input_error& e) {
+    return "line " + std::to_string(e.line()) + ": " + e.reason();
+  }
+  return "no error";
+}
+
+// A generated history (fails, infos, retired processes) with, every few lines, what the
+// generator never writes: string keys with escapes, a nemesis, an event of another `f`, "\r\n",
+// blank lines, a line far longer than the smallest block, and no '\n' after the last line.
+std::string varied_history(workload w) {
+  history_generator_options o;
+  o.kind = w;
+  o.transactions = 600;
+  o.fail_percent = 10;
+  o.info_percent = 5;
+  history_generator gen(o, 7);
+  std::ostringstream out;
+  generated_event e;
+  const char* write = w == workload::list_append ? "append" : "w";
+  for (int i = 0; gen.next(e); ++i) {
+    write_generated_event(out, e, w);
+    if (i % 37 == 5) {
+      const std::string ops = "[[\"" + std::string(write) + "\", \"s\\\"" + std::to_string(i) +
+                              "\", 1], [\"r\", \"s\\u00e9\", null]]";
+      out << event(1000 + i, "invoke", ops) << event(1000 + i, "info", ops);
+    }
+    if (i % 53 == 11)
+      out << R"({"process": "nemesis", "type": "info", "f": "start"})"
+          << "\n";
+    if (i % 61 == 3)
+      out << R"({"process": 3, "type": "ok", "f": "read", "value": 1})"
+          << "\r\n";
+    if (i % 71 == 9) out << "\n\n";
+    if (i % 97 == 13) {
+      out << event(2000 + i, "invoke", R"([["r", "pad", null]])");
+      out << "{\"process\": " << 2000 + i
+          << ", \"type\": \"fail\", \"f\": \"txn\", \"value\": null, "
+          << "\"padding\": \"" << std::string(300, 'p') << "\"}\n";
+    }
+  }
+  std::string text = out.str();
+  text.pop_back();
+  return text;
+}
+
+TEST(parallel_reader, builds_the_history_one_thread_builds) {
+  for (workload w : {workload::list_append, workload::rw_register}) {
+    const std::string text = varied_history(w);
+    const transaction_history one = parse_transaction_history(text, w);
+    ASSERT_GT(one.txns().size(), 600u);
+    ASSERT_GT(one.skipped_events(), 0u);
+    const std::string expected = dump(one);
+    const std::string verdict = check_isolation(one).report();
+    // 64 and 100: (nearly) a block per line, both threads busy; 1 << 20: one block, no thread.
+    for (std::size_t block : {64, 100, 1000, 4096, 1 << 20}) {
+      const transaction_history two = read_in_blocks(text, w, block);
+      EXPECT_EQ(dump(two), expected) << "block " << block;
+      EXPECT_EQ(check_isolation(two).report(), verdict) << "block " << block;
+    }
+  }
+}
+
+TEST(parallel_reader, reads_empty_and_blank_input) {
+  for (const char* text : {"", "\n", "\n\r\n\n", "  "}) {
+    EXPECT_EQ(read_in_blocks(text, workload::list_append, 64).txns().size(), 0u) << text;
+  }
+}
+
+// Two malformed lines in different blocks: the first in file order is reported, with its line
+// and column, though the other thread may have scanned the second before the first was reached.
+TEST(parallel_reader, reports_the_first_error_in_file_order) {
+  history_generator_options o;
+  o.transactions = 1500;
+  history_generator gen(o, 11);
+  std::vector<std::string> lines;
+  generated_event e;
+  while (gen.next(e)) {
+    std::ostringstream out;
+    write_generated_event(out, e, workload::list_append);
+    lines.push_back(out.str());
+  }
+  const std::string syntax = R"({"process": 1, "type": "ok", "f": "txn", "value": [["r", 1, ]]})"
+                             "\n";
+  const std::string never_invoked = event(999, "ok", "[]");
+  const std::string wrong_op = event(998, "invoke", R"([["w", 1, 2]])");
+  struct plant {
+    std::size_t line;  // 1-based, in the history with the planted lines
+    std::string text;
+  };
+  const std::vector<std::vector<plant>> cases = {
+      {{1200, syntax}},
+      {{700, syntax}, {702, syntax}},
+      {{700, never_invoked}, {701, syntax}},
+      {{700, syntax}, {703, never_invoked}},
+      {{900, wrong_op}, {905, syntax}},
+      {{40, never_invoked}, {2900, syntax}},
+      {{2, syntax}, {2500, wrong_op}},
+  };
+  for (const std::vector<plant>& planted : cases) {
+    std::vector<std::string> with = lines;
+    for (const plant& p : planted)
+      with.insert(with.begin() + static_cast<long>(p.line - 1), p.text);
+    std::string text;
+    for (const std::string& l : with) text += l;
+    const std::string expected = error_of(text);
+    ASSERT_EQ(expected.rfind("line " + std::to_string(planted[0].line) + ": ", 0), 0u) << expected;
+    for (std::size_t block : {64, 200, 1000, 4096, 1 << 16}) {
+      for (int run = 0; run < 5; ++run) {
+        EXPECT_EQ(error_in_blocks(text, block), expected) << "block " << block;
+      }
+    }
+  }
 }
 
 }  // namespace

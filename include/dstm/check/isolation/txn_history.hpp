@@ -14,18 +14,23 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <dstm/check/detail/jsonl.hpp>
 #include <dstm/check/isolation/types.hpp>
 #include <dstm/error.hpp>
+#include <exception>
 #include <istream>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -173,6 +178,29 @@ class key_table {
     return intern(scratch_);
   }
   std::size_t size() const noexcept { return spans_.size(); }
+  /// Interns key `id` of another table (the parallel reader's per-block tables), keeping its
+  /// kind: ids are given in the order of these calls, as they would have been in `other`.
+  std::uint32_t intern_from(const key_table& other, std::uint32_t id) {
+    const auto [off, len] = other.spans_[id];
+    const std::string_view tagged(other.arena_.data() + off, len);
+    if (tagged[0] == 'i') {
+      std::int64_t v;
+      std::memcpy(&v, tagged.data() + 1, 8);
+      return intern_int(v);
+    }
+    return intern(tagged);
+  }
+  /// Forgets every key and keeps the memory (a block's table is reused for the next block).
+  void clear() noexcept {
+    recent_ints_.fill(recent_int{});
+    std::fill(int_slots_.begin(), int_slots_.end(), int_slot{});
+    std::fill(slots_.begin(), slots_.end(), 0);
+    int_count_ = 0;
+    string_count_ = 0;
+    arena_.clear();
+    spans_.clear();
+    hashes_.clear();
+  }
   /// The key as a reader expects it: the string itself, or the integer in decimal.
   std::string display(std::uint32_t id) const {
     const auto [off, len] = spans_[id];
@@ -282,6 +310,10 @@ class transaction_history {
   /// Interns a key; integer 1 and string "1" are different keys.
   std::uint32_t intern_key(std::int64_t k) { return keys_.intern_int(k); }
   std::uint32_t intern_key(std::string_view k) { return keys_.intern_string(k); }
+  /// Interns key `id` of `other` (how the parallel reader maps a block's keys to the history's).
+  std::uint32_t intern_key(const detail::key_table& other, std::uint32_t id) {
+    return keys_.intern_from(other, id);
+  }
   std::size_t key_count() const noexcept { return keys_.size(); }
   std::string key_name(std::uint32_t key) const { return keys_.display(key); }
 
@@ -641,9 +673,14 @@ class integer_buffer {
 
 /// Parses one history line into `h`. Split out of `read_transaction_history` so tests and other
 /// readers can feed lines one by one.
-class txn_line_parser {
+///
+/// `Sink` receives the events: a `transaction_history`, or the parallel reader's
+/// `txn_block_recorder`, which keeps them for the history to take later. It has the history's
+/// `kind`, `intern_key` (integer and string), `invoke`, `complete` and `note_skipped_event`.
+template <class Sink>
+class basic_txn_line_parser {
  public:
-  explicit txn_line_parser(transaction_history& h) : h_(h) {}
+  explicit basic_txn_line_parser(Sink& h) : h_(h) {}
 
   /// Parses `line`, which must be followed by a '\0' (as `line_reader`'s lines are).
   void parse(std::string_view line, std::uint64_t line_number) {
@@ -883,13 +920,15 @@ class txn_line_parser {
     inputs_.push_back(op);
   }
 
-  transaction_history& h_;
+  Sink& h_;
   std::uint64_t line_ = 0;
   std::string scratch_;
   std::string key_scratch_;
   std::vector<op_input> inputs_;
   integer_buffer lists_;
 };
+
+using txn_line_parser = basic_txn_line_parser<transaction_history>;
 
 inline transaction_history read_lines(line_reader& lines, workload w, std::size_t bytes) {
   transaction_history h(w);
@@ -899,6 +938,422 @@ inline transaction_history read_lines(line_reader& lines, workload w, std::size_
   txn_line_parser parser(h);
   std::string_view line;
   while (lines.next(line)) parser.parse(line, lines.line_number());
+  return h;
+}
+
+// ---- The parallel stream reader ----
+//
+// Why: scanning JSON is most of the time of `dstm-check isolation` (on the 1M-transaction
+// benchmark history, 318 MB: ~0.9 s of ~1.5 s on one core), and it does not depend on the
+// history built so far. So a stream is cut into blocks of whole lines; two threads take blocks
+// in turn and scan each into a compact form (events, micro-ops, lists, and keys interned in a
+// table of the block's own), and the calling thread adds the blocks to the history strictly in
+// file order, mapping each block's keys to the history's. Whatever depends on order (key ids,
+// transaction ids, pending transactions, the write index, every error) is decided there, so the
+// result is the one-thread result: the same history, the same first error (a block scanned
+// ahead keeps its malformed line and its reason, raised only when the history reaches it). A
+// block that the calling thread takes when it is the next one in order is parsed straight into
+// the history. An input of one block never starts the thread.
+//
+// Measured (`dstm-check isolation` on that history, this 2-core machine, --level serializable):
+// one thread 1.53-1.60 s wall; see docs/checker-performance.md for the figures with two.
+
+/// One event of a scanned block; `type`: 0 invoke, 1 + `txn_status` for a completion, 4 an
+/// event that is not a transaction.
+struct recorded_event {
+  std::uint64_t line = 0;  ///< within the block, 1-based
+  std::int64_t process = 0;
+  std::uint32_t first_op = 0;
+  std::uint32_t op_count = 0;
+  std::uint8_t type = 0;
+};
+
+/// One micro-op of a scanned block: `key` is the block's key id; a list-append read's list is
+/// `list_size` integers at offset `value` of the block's lists.
+struct recorded_op {
+  std::int64_t value = 0;
+  std::uint32_t key = 0;
+  std::uint32_t list_size = 0;
+  op_kind kind = op_kind::read;
+  bool nil = true;
+};
+
+/// A block of whole lines of the input, and what scanning it found.
+struct txn_block {
+  std::unique_ptr<char[]> text;
+  std::size_t capacity = 0;  // bytes of text; one more is allocated for the last line's '\0'
+  std::size_t size = 0;
+  std::uint64_t index = 0;  // the block's place in the input
+  std::uint64_t lines = 0;  // set once every line was scanned
+  std::vector<recorded_event> events;
+  std::vector<recorded_op> ops;
+  std::vector<std::int64_t> lists;
+  key_table keys;
+  bool malformed = false;  // the line `error_line` is malformed: `error_reason`
+  std::uint64_t error_line = 0;
+  std::string error_reason;
+  std::exception_ptr failure;  // anything else that stopped the scan (out of memory)
+
+  void reserve_text(std::size_t n) {
+    if (n <= capacity) return;
+    std::unique_ptr<char[]> bigger(new char[n + 1]);
+    if (size > 0) std::memcpy(bigger.get(), text.get(), size);
+    text = std::move(bigger);
+    capacity = n;
+  }
+
+  void clear_scan() noexcept {
+    lines = 0;
+    events.clear();
+    ops.clear();
+    lists.clear();
+    keys.clear();
+    malformed = false;
+    error_line = 0;
+    error_reason.clear();
+    failure = nullptr;
+  }
+
+  /// Calls `f(line, n)` for each line (n from 1), as `line_reader` splits them: without the
+  /// '\n' and a '\r' before it, followed by a '\0'; a last line without '\n' counts.
+  template <class F>
+  void for_each_line(F&& f) {
+    char* p = text.get();
+    char* const end = p + size;
+    std::uint64_t n = 0;
+    while (p != end) {
+      char* nl = static_cast<char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      char* last = nl != nullptr ? nl : end;
+      char* stop = last != p && last[-1] == '\r' ? last - 1 : last;
+      *stop = '\0';
+      f(std::string_view(p, static_cast<std::size_t>(stop - p)), ++n);
+      p = nl != nullptr ? nl + 1 : end;
+    }
+    lines = n;
+  }
+};
+
+/// The sink of `basic_txn_line_parser` that records a block's events for the history to take
+/// later (`txn_block_builder`), interning keys in the block's own table.
+class txn_block_recorder {
+ public:
+  explicit txn_block_recorder(workload w) : workload_(w) {}
+  void target(txn_block& b) noexcept { b_ = &b; }
+
+  workload kind() const noexcept { return workload_; }
+  std::uint32_t intern_key(std::int64_t k) { return b_->keys.intern_int(k); }
+  std::uint32_t intern_key(std::string_view k) { return b_->keys.intern_string(k); }
+
+  void invoke(std::int64_t process, std::span<const op_input> ops, std::uint64_t line) {
+    record(0, process, ops, line);
+  }
+  void complete(std::int64_t process, txn_status status, std::span<const op_input> ops,
+                std::uint64_t line) {
+    // A failed or info completion's micro-ops are ignored by the history.
+    record(static_cast<std::uint8_t>(1 + static_cast<int>(status)), process,
+           status == txn_status::ok ? ops : std::span<const op_input>{}, line);
+  }
+  void note_skipped_event() { b_->events.push_back({.type = 4}); }
+
+ private:
+  void record(std::uint8_t type, std::int64_t process, std::span<const op_input> ops,
+              std::uint64_t line) {
+    b_->events.push_back({line, process, static_cast<std::uint32_t>(b_->ops.size()),
+                          static_cast<std::uint32_t>(ops.size()), type});
+    for (const op_input& in : ops) {
+      recorded_op op;
+      op.value = in.value;
+      op.key = in.key;
+      op.kind = in.kind;
+      op.nil = in.nil;
+      if (in.kind == op_kind::read && !in.list.empty()) {
+        // Each list is kept whole; the history keeps only a (branch, length) per read.
+        op.value = static_cast<std::int64_t>(b_->lists.size());
+        op.list_size = static_cast<std::uint32_t>(in.list.size());
+        b_->lists.insert(b_->lists.end(), in.list.begin(), in.list.end());
+      }
+      b_->ops.push_back(op);
+    }
+  }
+
+  workload workload_;
+  txn_block* b_ = nullptr;
+};
+
+/// Adds scanned blocks to a history, in order.
+class txn_block_builder {
+ public:
+  explicit txn_block_builder(transaction_history& h) : h_(h) {}
+
+  /// Adds `b`'s events, its first line being line `first_line` of the input; then raises the
+  /// error that stopped its scan, if one did.
+  void add(const txn_block& b, std::uint64_t first_line) {
+    const std::uint64_t base = first_line - 1;
+    // In the block's order of first use, which is the order the history would have seen.
+    keys_.resize(b.keys.size());
+    for (std::uint32_t k = 0; k < keys_.size(); ++k) keys_[k] = h_.intern_key(b.keys, k);
+    for (const recorded_event& e : b.events) {
+      if (e.type == 4) {
+        h_.note_skipped_event();
+        continue;
+      }
+      ops_.clear();
+      for (std::uint32_t i = e.first_op; i < e.first_op + e.op_count; ++i) {
+        const recorded_op& r = b.ops[i];
+        op_input op;
+        op.kind = r.kind;
+        op.key = keys_[r.key];
+        op.value = r.value;
+        op.nil = r.nil;
+        if (r.list_size != 0) {
+          op.list = std::span<const std::int64_t>(b.lists.data() + r.value, r.list_size);
+        }
+        ops_.push_back(op);
+      }
+      if (e.type == 0) {
+        h_.invoke(e.process, ops_, base + e.line);
+      } else {
+        h_.complete(e.process, static_cast<txn_status>(e.type - 1), ops_, base + e.line);
+      }
+    }
+    if (b.malformed) throw isolation_input_error(base + b.error_line, b.error_reason);
+    if (b.failure) std::rethrow_exception(b.failure);
+  }
+
+ private:
+  transaction_history& h_;
+  std::vector<std::uint32_t> keys_;
+  std::vector<op_input> ops_;
+};
+
+/// Reads a stream into a history with a second thread scanning blocks ahead (see above).
+class parallel_txn_reader {
+ public:
+  /// `block`: bytes read at a time (a block is that much plus the end of its last line);
+  /// `ahead`: how many scanned blocks may wait for the history (bounds the memory).
+  parallel_txn_reader(std::istream& in, workload w, std::size_t block = std::size_t{1} << 20,
+                      std::size_t ahead = 4)
+      : in_(in), workload_(w), block_(block < 64 ? 64 : block), ahead_(ahead < 1 ? 1 : ahead) {}
+
+  parallel_txn_reader(const parallel_txn_reader&) = delete;
+  parallel_txn_reader& operator=(const parallel_txn_reader&) = delete;
+
+  ~parallel_txn_reader() {
+    if (!worker_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    worker_.join();
+  }
+
+  /// Reads the whole stream into `h`; returns the number of lines read.
+  std::uint64_t read_into(transaction_history& h) {
+    txn_line_parser direct(h);
+    txn_block_recorder recorder(workload_);
+    basic_txn_line_parser<txn_block_recorder> scanner(recorder);
+    txn_block_builder builder(h);
+    std::uint64_t next_line = 1;  // the first line of block `next_`
+    auto parse_directly = [&](txn_block& b) {
+      b.for_each_line(
+          [&](std::string_view line, std::uint64_t n) { direct.parse(line, next_line + n - 1); });
+      next_line += b.lines;
+    };
+
+    std::unique_ptr<txn_block> first = spare();
+    if (!fill(*first)) return 0;
+    if (input_done_) {  // one block: no thread
+      parse_directly(*first);
+      return next_line - 1;
+    }
+    worker_ = std::thread([this] { scan_ahead(); });
+    parse_directly(*first);
+    done_with(std::move(first));
+
+    bool input_left = true;
+    for (;;) {
+      std::unique_ptr<txn_block> b;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+          if (auto it = scanned_.find(next_); it != scanned_.end()) {
+            b = std::move(it->second);
+            scanned_.erase(it);
+            break;
+          }
+          if (input_left) break;
+          if (next_ == block_count_) return next_line - 1;
+          // The block is being scanned by the other thread, or that thread failed.
+          if (worker_failure_) std::rethrow_exception(worker_failure_);
+          changed_.wait(lock);
+        }
+      }
+      if (b) {  // the next block, scanned: add it
+        builder.add(*b, next_line);
+        next_line += b->lines;
+        done_with(std::move(b));
+        continue;
+      }
+      // The next block is not scanned yet: take another block of the input meanwhile.
+      b = spare();
+      if (!fill(*b)) {
+        input_left = false;
+        continue;
+      }
+      if (b->index == next_) {
+        parse_directly(*b);
+        done_with(std::move(b));
+      } else {
+        scan(*b, scanner, recorder);
+        publish(std::move(b));
+      }
+    }
+  }
+
+ private:
+  // The second thread: scans blocks while fewer than `ahead_` wait.
+  void scan_ahead() {
+    try {
+      txn_block_recorder recorder(workload_);
+      basic_txn_line_parser<txn_block_recorder> scanner(recorder);
+      for (;;) {
+        std::unique_ptr<txn_block> b;
+        {
+          std::unique_lock<std::mutex> lock(mutex_);
+          changed_.wait(lock, [&] { return stop_ || scanned_.size() < ahead_; });
+          if (stop_) break;
+        }
+        b = spare();
+        if (!fill(*b)) break;
+        scan(*b, scanner, recorder);
+        publish(std::move(b));
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      worker_failure_ = std::current_exception();
+    }
+    changed_.notify_all();
+  }
+
+  // Scans `b` into its recorded form. A malformed line ends the input: nothing after it is read.
+  void scan(txn_block& b, basic_txn_line_parser<txn_block_recorder>& scanner,
+            txn_block_recorder& recorder) {
+    b.clear_scan();
+    recorder.target(b);
+    try {
+      b.for_each_line([&](std::string_view line, std::uint64_t n) { scanner.parse(line, n); });
+      return;
+    } catch (const isolation_input_error& e) {
+      b.malformed = true;
+      b.error_line = e.line();
+      b.error_reason = e.reason();
+    } catch (...) {
+      b.failure = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(input_mutex_);
+    input_done_ = true;
+  }
+
+  // Fills `b` with the next whole lines of the input; false when none are left.
+  bool fill(txn_block& b) {
+    std::lock_guard<std::mutex> lock(input_mutex_);
+    if (input_done_) {
+      block_count_ = next_index_;
+      return false;
+    }
+    b.size = 0;
+    b.reserve_text(carry_.size() + block_ + block_ / 8);  // room for the usual carry
+    if (!carry_.empty()) std::memcpy(b.text.get(), carry_.data(), carry_.size());
+    b.size = carry_.size();
+    carry_.clear();
+    for (;;) {
+      // A block grows only for a line longer than a block; by doubling, as line_reader does.
+      if (b.size + block_ > b.capacity) b.reserve_text(std::max(b.size + block_, b.capacity * 2));
+      in_.read(b.text.get() + b.size, static_cast<std::streamsize>(block_));
+      const auto got = static_cast<std::size_t>(in_.gcount());
+      const char* read = b.text.get() + b.size;
+      b.size += got;
+      if (got == 0 || !in_) {
+        input_done_ = true;
+        break;
+      }
+      // The end of the last whole line read; the rest starts the next block.
+      const char* p = read + got;
+      while (p != read && p[-1] != '\n') --p;
+      if (p != read) {
+        carry_.assign(p, static_cast<std::size_t>(b.text.get() + b.size - p));
+        b.size = static_cast<std::size_t>(p - b.text.get());
+        break;
+      }
+      // No '\n' in a whole block: one long line; read on.
+    }
+    b.index = next_index_++;
+    return true;
+  }
+
+  std::unique_ptr<txn_block> spare() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!spares_.empty()) {
+        std::unique_ptr<txn_block> b = std::move(spares_.back());
+        spares_.pop_back();
+        return b;
+      }
+    }
+    return std::make_unique<txn_block>();
+  }
+
+  // Block `next_` was added to the history: recycle it and move on.
+  void done_with(std::unique_ptr<txn_block> b) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      spares_.push_back(std::move(b));
+      ++next_;
+    }
+    changed_.notify_all();
+  }
+
+  void publish(std::unique_ptr<txn_block> b) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const std::uint64_t index = b->index;
+      scanned_.emplace(index, std::move(b));
+    }
+    changed_.notify_all();
+  }
+
+  std::istream& in_;
+  workload workload_;
+  std::size_t block_;
+  std::size_t ahead_;
+
+  // The input, shared by both threads under input_mutex_.
+  std::mutex input_mutex_;
+  std::string carry_;  // the start of a line whose end is not read yet
+  std::uint64_t next_index_ = 0;
+  bool input_done_ = false;
+  std::uint64_t block_count_ = 0;  // once input_done_
+
+  // The blocks, under mutex_.
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::uint64_t, std::unique_ptr<txn_block>> scanned_;
+  std::vector<std::unique_ptr<txn_block>> spares_;
+  std::uint64_t next_ = 0;  // the next block for the history; written by the reading thread only
+  bool stop_ = false;
+  std::exception_ptr worker_failure_;
+  std::thread worker_;
+};
+
+/// Reads `in` (`bytes` left in it, if known, to size the history) with `parallel_txn_reader`.
+inline transaction_history read_stream(std::istream& in, workload w, std::size_t bytes,
+                                       std::size_t block = std::size_t{1} << 20) {
+  transaction_history h(w);
+  h.reserve(bytes / 160, bytes / 40);  // as read_lines does
+  parallel_txn_reader reader(in, w, block);
+  const std::uint64_t lines = reader.read_into(h);
+  if (in.bad()) throw isolation_input_error(lines, "read error");
   return h;
 }
 
@@ -918,10 +1373,7 @@ inline transaction_history read_transaction_history(std::istream& in, workload w
       buf->pubseekpos(here, std::ios::in);
     }
   }
-  detail::line_reader lines(in);
-  transaction_history h = detail::read_lines(lines, w, bytes);
-  if (in.bad()) throw isolation_input_error(lines.line_number(), "read error");
-  return h;
+  return detail::read_stream(in, w, bytes);
 }
 
 /// Reads a history from a string (tests, small tools).
