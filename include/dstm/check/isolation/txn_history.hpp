@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -644,32 +645,57 @@ class transaction_history {
 
 namespace detail {
 
-/// A growable array of integers whose append stays inline: in the parser's large functions a
-/// std::vector's push_back is an out-of-line call per list element.
-class integer_buffer {
- public:
-  integer_buffer() { grow(); }
+/// A growable array of trivially copyable values whose append stays inline: in the parser's
+/// large functions a std::vector's push_back is an out-of-line call per list element or
+/// micro-op.
+template <class T>
+class flat_buffer {
+  static_assert(std::is_trivially_copyable_v<T>, "flat_buffer copies its values as bytes");
 
-  DSTM_JSONL_INLINE void push_back(std::int64_t v) {
+ public:
+  flat_buffer() { grow(); }
+
+  DSTM_JSONL_INLINE void push_back(const T& v) {
     if (size_ == capacity_) grow();
     data_[size_++] = v;
   }
+  void append(const T* first, std::size_t n) {
+    while (capacity_ - size_ < n) grow();
+    if (n > 0) std::memcpy(data_.get() + size_, first, n * sizeof(T));
+    size_ += n;
+  }
+  /// Makes the size `n`; new values are left as `T()` or as they were.
+  void resize(std::size_t n) {
+    while (capacity_ < n) grow();
+    size_ = n;
+  }
   void clear() noexcept { size_ = 0; }
   std::size_t size() const noexcept { return size_; }
-  const std::int64_t* data() const noexcept { return data_.get(); }
+  bool empty() const noexcept { return size_ == 0; }
+  T* data() noexcept { return data_.get(); }
+  const T* data() const noexcept { return data_.get(); }
+  T* begin() noexcept { return data_.get(); }
+  T* end() noexcept { return data_.get() + size_; }
+  const T* begin() const noexcept { return data_.get(); }
+  const T* end() const noexcept { return data_.get() + size_; }
+  T& operator[](std::size_t i) noexcept { return data_[i]; }
+  const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  operator std::span<const T>() const noexcept { return {data_.get(), size_}; }
 
  private:
   [[gnu::noinline]] void grow() {
     capacity_ = capacity_ == 0 ? 256 : capacity_ * 2;
-    std::unique_ptr<std::int64_t[]> bigger(new std::int64_t[capacity_]);
-    if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_ * sizeof(std::int64_t));
+    std::unique_ptr<T[]> bigger(new T[capacity_]);
+    if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_ * sizeof(T));
     data_ = std::move(bigger);
   }
 
-  std::unique_ptr<std::int64_t[]> data_;
+  std::unique_ptr<T[]> data_;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
 };
+
+using integer_buffer = flat_buffer<std::int64_t>;
 
 /// Parses one history line into `h`. Split out of `read_transaction_history` so tests and other
 /// readers can feed lines one by one.
@@ -924,7 +950,7 @@ class basic_txn_line_parser {
   std::uint64_t line_ = 0;
   std::string scratch_;
   std::string key_scratch_;
-  std::vector<op_input> inputs_;
+  flat_buffer<op_input> inputs_;
   integer_buffer lists_;
 };
 
@@ -985,9 +1011,9 @@ struct txn_block {
   std::size_t size = 0;
   std::uint64_t index = 0;  // the block's place in the input
   std::uint64_t lines = 0;  // set once every line was scanned
-  std::vector<recorded_event> events;
-  std::vector<recorded_op> ops;
-  std::vector<std::int64_t> lists;
+  flat_buffer<recorded_event> events;
+  flat_buffer<recorded_op> ops;
+  integer_buffer lists;
   key_table keys;
   bool malformed = false;  // the line `error_line` is malformed: `error_reason`
   std::uint64_t error_line = 0;
@@ -1070,7 +1096,7 @@ class txn_block_recorder {
         // Each list is kept whole; the history keeps only a (branch, length) per read.
         op.value = static_cast<std::int64_t>(b_->lists.size());
         op.list_size = static_cast<std::uint32_t>(in.list.size());
-        b_->lists.insert(b_->lists.end(), in.list.begin(), in.list.end());
+        b_->lists.append(in.list.data(), in.list.size());
       }
       b_->ops.push_back(op);
     }
@@ -1092,28 +1118,29 @@ class txn_block_builder {
     // In the block's order of first use, which is the order the history would have seen.
     keys_.resize(b.keys.size());
     for (std::uint32_t k = 0; k < keys_.size(); ++k) keys_[k] = h_.intern_key(b.keys, k);
+    ops_.resize(b.ops.size());
+    for (std::size_t i = 0; i < b.ops.size(); ++i) {
+      const recorded_op& r = b.ops[i];
+      op_input& op = ops_[i];
+      op.kind = r.kind;
+      op.key = keys_[r.key];
+      op.value = r.value;
+      op.nil = r.nil;
+      op.list = r.list_size == 0
+                    ? std::span<const std::int64_t>()
+                    : std::span<const std::int64_t>(b.lists.data() + r.value, r.list_size);
+    }
+    const std::span<const op_input> ops = ops_;
     for (const recorded_event& e : b.events) {
       if (e.type == 4) {
         h_.note_skipped_event();
         continue;
       }
-      ops_.clear();
-      for (std::uint32_t i = e.first_op; i < e.first_op + e.op_count; ++i) {
-        const recorded_op& r = b.ops[i];
-        op_input op;
-        op.kind = r.kind;
-        op.key = keys_[r.key];
-        op.value = r.value;
-        op.nil = r.nil;
-        if (r.list_size != 0) {
-          op.list = std::span<const std::int64_t>(b.lists.data() + r.value, r.list_size);
-        }
-        ops_.push_back(op);
-      }
+      const std::span<const op_input> event_ops = ops.subspan(e.first_op, e.op_count);
       if (e.type == 0) {
-        h_.invoke(e.process, ops_, base + e.line);
+        h_.invoke(e.process, event_ops, base + e.line);
       } else {
-        h_.complete(e.process, static_cast<txn_status>(e.type - 1), ops_, base + e.line);
+        h_.complete(e.process, static_cast<txn_status>(e.type - 1), event_ops, base + e.line);
       }
     }
     if (b.malformed) throw isolation_input_error(base + b.error_line, b.error_reason);
@@ -1123,7 +1150,7 @@ class txn_block_builder {
  private:
   transaction_history& h_;
   std::vector<std::uint32_t> keys_;
-  std::vector<op_input> ops_;
+  flat_buffer<op_input> ops_;
 };
 
 /// Reads a stream into a history with a second thread scanning blocks ahead (see above).
