@@ -18,6 +18,8 @@
 /// different lanes, so they pipeline instead of conflicting on one record.
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -80,6 +82,7 @@ struct client_metrics {
   std::uint64_t round_trips = 0;        ///< times the client waited on the coordinator
   std::uint64_t cache_hits = 0;
   std::uint64_t cache_misses = 0;
+  std::uint64_t rearm_waits = 0;  ///< reads that waited for a commit's re-arming read of the ref
   std::uint64_t outcome_resolutions = 0;  ///< commits whose outcome had to be read back
   std::uint64_t reconnects = 0;           ///< new sessions after an expiry
   std::uint64_t escalations = 0;          ///< transactions that queued for the gate after conflicts
@@ -135,11 +138,49 @@ class value_cache {
              std::shared_ptr<const cached_value> v) {
     std::lock_guard lock(mutex_);
     if (incarnation != incarnation_) return;
-    auto& slot = slots_[path];
-    if (v->sequence() > slot.invalidated_at &&
-        (!slot.value || slot.value->sequence() < v->sequence())) {
-      slot.value = std::move(v);
+    keep(slots_[path], std::move(v));
+  }
+
+  /// Marks `paths` as being read back after a commit (the reads that re-arm their watches),
+  /// so that a reader missing one waits for that read instead of sending its own.
+  void begin_rearm(std::span<const std::string> paths, std::uint64_t incarnation) {
+    std::lock_guard lock(mutex_);
+    if (incarnation != incarnation_) return;
+    for (const auto& p : paths) ++slots_[p].rearming;
+  }
+
+  /// One of `begin_rearm`'s reads arrived (`v`) or failed (null). Runs on the coordinator's
+  /// completion thread.
+  void end_rearm(const std::string& path, std::uint64_t incarnation,
+                 std::shared_ptr<const cached_value> v) {
+    {
+      std::lock_guard lock(mutex_);
+      if (incarnation != incarnation_) return;  // reset() forgot the marks
+      auto& slot = slots_[path];
+      if (v) keep(slot, std::move(v));
+      if (slot.rearming > 0) --slot.rearming;
+      if (slot.rearming > 0) return;
     }
+    rearmed_.notify_all();
+  }
+
+  /// The valid entry for `path` once no read of it begun by `begin_rearm` is in flight, or
+  /// when `timeout` passed; null if there is none then (the caller reads it itself).
+  /// `waited` tells whether a read was in flight.
+  std::shared_ptr<const cached_value> await_rearm(const std::string& path,
+                                                  std::chrono::nanoseconds timeout, bool& waited) {
+    std::unique_lock lock(mutex_);
+    const auto incarnation = incarnation_;
+    auto in_flight = [&] {
+      if (incarnation != incarnation_) return false;
+      auto it = slots_.find(path);
+      return it != slots_.end() && it->second.rearming > 0 && !it->second.value;
+    };
+    waited = in_flight();
+    if (waited) rearmed_.wait_for(lock, timeout, [&] { return !in_flight(); });
+    if (incarnation != incarnation_) return nullptr;
+    auto it = slots_.find(path);
+    return it == slots_.end() ? nullptr : it->second.value;
   }
 
   /// Runs on the coordinator's completion thread (an in-order watch): short, never blocks long.
@@ -171,18 +212,33 @@ class value_cache {
 
   /// Forgets everything (a new session: the old watches are gone). Returns the new incarnation.
   std::uint64_t reset() {
-    std::lock_guard lock(mutex_);
-    slots_.clear();
-    epoch_.fetch_add(1, std::memory_order_release);
-    return ++incarnation_;
+    std::uint64_t next = 0;
+    {
+      std::lock_guard lock(mutex_);
+      slots_.clear();
+      epoch_.fetch_add(1, std::memory_order_release);
+      next = ++incarnation_;
+    }
+    rearmed_.notify_all();  // nothing of the old session is worth waiting for
+    return next;
   }
 
  private:
   struct slot {
     std::shared_ptr<const cached_value> value;
     std::uint64_t invalidated_at = 0;
+    int rearming = 0;  ///< reads begun by begin_rearm still in flight
   };
+
+  /// Keeps `v` unless an invalidation came after the read that produced it, or a newer read.
+  static void keep(slot& s, std::shared_ptr<const cached_value> v) {
+    if (v->sequence() > s.invalidated_at && (!s.value || s.value->sequence() < v->sequence())) {
+      s.value = std::move(v);
+    }
+  }
+
   mutable std::mutex mutex_;
+  std::condition_variable rearmed_;
   std::unordered_map<std::string, slot> slots_;
   std::atomic<std::uint64_t> epoch_{0};
   std::uint64_t incarnation_ = 1;
@@ -190,8 +246,8 @@ class value_cache {
 
 struct atomic_metrics {
   std::atomic<std::uint64_t> commits{0}, read_only_commits{0}, retries{0}, conflicts{0},
-      commute_reapplies{0}, round_trips{0}, cache_hits{0}, cache_misses{0}, outcome_resolutions{0},
-      reconnects{0}, escalations{0}, gate_waits{0};
+      commute_reapplies{0}, round_trips{0}, cache_hits{0}, cache_misses{0}, rearm_waits{0},
+      outcome_resolutions{0}, reconnects{0}, escalations{0}, gate_waits{0};
 };
 
 }  // namespace detail
@@ -258,6 +314,7 @@ class client : public std::enable_shared_from_this<client> {
     m.round_trips = metrics_.round_trips.load();
     m.cache_hits = metrics_.cache_hits.load();
     m.cache_misses = metrics_.cache_misses.load();
+    m.rearm_waits = metrics_.rearm_waits.load();
     m.outcome_resolutions = metrics_.outcome_resolutions.load();
     m.reconnects = metrics_.reconnects.load();
     m.escalations = metrics_.escalations.load();
@@ -319,6 +376,10 @@ class client : public std::enable_shared_from_this<client> {
 
   // ----- used by the transaction engine and refs (not part of the user API) -----
 
+  /// How long a read waits for a commit's re-arming read of the same ref before sending its
+  /// own (the coordinator completes every request it accepted, so this bounds only a stall).
+  static constexpr std::chrono::seconds rearm_patience{5};
+
   /// The valid cache entry for `path`, else reads it (with an in-order invalidation watch).
   /// Throws coordinator_error (no_node, session errors) after counting the round trip.
   std::shared_ptr<const detail::cached_value> read(const std::string& path) {
@@ -332,8 +393,48 @@ class client : public std::enable_shared_from_this<client> {
       ++metrics_.cache_hits;
       return hit;
     }
+    // A commit of this client may be reading the ref back right now (re-arming its watch):
+    // that read is already on its way, so wait for it rather than send another.
+    bool waited = false;
+    if (auto hit = cache_->await_rearm(path, rearm_patience, waited)) {
+      ++metrics_.rearm_waits;
+      ++metrics_.cache_hits;
+      return hit;
+    }
+    if (waited) ++metrics_.rearm_waits;
     ++metrics_.cache_misses;
     return fetch(path);
+  }
+
+  /// Sends `ops` and, behind them, reads of `rearm` that re-arm the cache's watches on the
+  /// written refs (`incarnation`: the cache's when the transaction read). Returns after the
+  /// multi's reply, with the round trips waited for; on coordinators that can, the reads
+  /// complete into the cache later, and a reader of one of those refs meanwhile waits for its
+  /// read (`read`) instead of sending another.
+  int commit_multi(any_coordinator& session, std::span<const op> ops,
+                   std::vector<op_result>& results, std::error_code& ec,
+                   std::span<const std::string> rearm, std::uint64_t incarnation) {
+    const bool later = session.completes_reads_later();
+    if (later) cache_->begin_rearm(rearm, incarnation);
+    std::weak_ptr<detail::value_cache> cache = cache_;
+    std::vector<std::string> paths(rearm.begin(), rearm.end());
+    auto on_read = [cache, paths = std::move(paths), incarnation, later](std::size_t i,
+                                                                         get_result&& r) {
+      auto c = cache.lock();
+      if (!c) return;
+      std::shared_ptr<const detail::cached_value> v;
+      if (!r.ec) {
+        v = std::make_shared<const detail::cached_value>(std::move(r.node.data), r.node.stat,
+                                                         r.node.sequence);
+      }
+      if (later) {
+        c->end_rearm(paths[i], incarnation, std::move(v));
+      } else if (v) {
+        c->store(paths[i], incarnation, std::move(v));
+      }
+    };
+    return session.multi_then_get_async(ops, results, ec, rearm, invalidation_watch(incarnation),
+                                        on_read);
   }
 
   /// Reads `path` from the coordinator and caches it, bypassing the cache. An expired session
@@ -367,18 +468,6 @@ class client : public std::enable_shared_from_this<client> {
       if (!ec) return fetch(path);
       if (!session_lost(s, ec) || attempt >= options_.outcome_attempts)
         throw coordinator_error(ec, "sync " + path);
-    }
-  }
-
-  /// Caches the results of a pipelined re-read (after a commit re-arms its watches).
-  void store_reads(std::span<const std::string> paths, std::vector<get_result>& reads,
-                   std::uint64_t incarnation) {
-    for (std::size_t i = 0; i < reads.size() && i < paths.size(); ++i) {
-      if (reads[i].ec) continue;
-      auto& n = reads[i].node;
-      cache_->store(
-          paths[i], incarnation,
-          std::make_shared<const detail::cached_value>(std::move(n.data), n.stat, n.sequence));
     }
   }
 

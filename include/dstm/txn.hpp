@@ -450,7 +450,6 @@ inline void txn::commit() {
     if (recorded) ops.push_back(op::set(lane.path, std::to_string(seq), lane.version));
 
     std::vector<op_result> results;
-    std::vector<get_result> reads;
     std::error_code ec;
     auto session = client_->session();
     const auto incarnation = client_->cache().incarnation();
@@ -459,8 +458,8 @@ inline void txn::commit() {
       apply_one_by_one(*session, ops, results, ec, trips);
       client_->counters().round_trips += trips;
     } else {
-      client_->counters().round_trips += static_cast<std::uint64_t>(session->multi_then_get(
-          ops, results, ec, rearm, client_->invalidation_watch(incarnation), reads));
+      client_->counters().round_trips += static_cast<std::uint64_t>(
+          client_->commit_multi(*session, ops, results, ec, rearm, incarnation));
     }
 
     bool applied = !ec;
@@ -493,7 +492,6 @@ inline void txn::commit() {
 
     if (applied) {
       client_->release_lane(std::move(lane));
-      client_->store_reads(rearm, reads, incarnation);
       // The versions just replaced are unreachable now: delete their blobs. A reader still
       // holding an old pointer re-reads it (detail::load_value).
       for (std::size_t i : external_ops) {

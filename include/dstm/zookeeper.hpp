@@ -37,11 +37,11 @@
 #include <utility>
 #include <vector>
 
+#include "dstm/client.hpp"
 #include "dstm/coordinator/concept.hpp"
 #include "dstm/coordinator/interface.hpp"
 #include "dstm/coordinator/types.hpp"
 #include "dstm/detail/thread_event.hpp"
-#include "dstm/client.hpp"
 #include "dstm/error.hpp"
 #include "dstm/zookeeper/convert.hpp"
 #include "dstm/zookeeper/dispatcher.hpp"
@@ -175,8 +175,8 @@ class coordinator : public coordinator_interface<coordinator> {
   /// later writes). The STM commits this way, re-arming its cache's watches in the same trip.
   /// `reads` is filled only when the multi succeeded.
   void multi_then_get(std::span<const op> ops, std::vector<op_result>& results,
-                      std::error_code& multi_ec, std::span<const std::string> paths,
-                      const watch& w, std::vector<get_result>& reads) {
+                      std::error_code& multi_ec, std::span<const std::string> paths, const watch& w,
+                      std::vector<get_result>& reads) {
     const auto until = deadline();
     auto call = send_multi(ops);
     std::vector<get_result> out(paths.size());
@@ -192,6 +192,40 @@ class coordinator : public coordinator_interface<coordinator> {
     }
   }
 
+  /// `multi_then_get` that returns as soon as the multi's reply is in. The reads go out behind
+  /// the multi all the same; each one's result is handed to `on_read(i, result)` on the
+  /// completion thread when it arrives (after the multi's reply, in the session's order), or
+  /// before returning if it could not be sent. `on_read` runs exactly once per path; it must be
+  /// short, must not throw and must not wait for the coordinator. The STM commits this way: a
+  /// transaction returns after its multi while the reads that re-arm the cache's watches are
+  /// still on their way.
+  void multi_then_get_async(std::span<const op> ops, std::vector<op_result>& results,
+                            std::error_code& multi_ec, std::span<const std::string> paths,
+                            const watch& w, const read_callback& on_read) {
+    const auto until = deadline();
+    auto call = send_multi(ops);
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      get_result unsent;
+      if (call.ec || call.refused) {
+        unsent.ec = call.ec ? call.ec : err(coordinator_errc::runtime_inconsistency);
+      } else if (!(unsent.ec = validate_path(paths[i]))) {
+        auto st = std::make_shared<detail::pending<node>>();
+        st->then([on_read, i](int rc, node& n) {
+          on_read(i, get_result{rc == ZOK ? std::error_code() : detail::make_ec(rc), std::move(n)});
+        });
+        void* ctx = arm(*st, watch(w));
+        unsent.ec = submit(st, [&](zhandle_t* zh, const void* d) {
+          return zoo_awget(zh, paths[i].c_str(), ctx ? &coordinator::on_watch_event : nullptr, ctx,
+                           &coordinator::on_data, d);
+        });
+        if (!unsent.ec) continue;
+        st->drop_watch();
+      }
+      on_read(i, std::move(unsent));
+    }
+    results = finish_multi(ops, call, until, multi_ec);
+  }
+
   /// The session's 16-byte password: with `session_id`, what `options::session` and
   /// `expire_session` take.
   std::string session_password() const {
@@ -202,9 +236,7 @@ class coordinator : public coordinator_interface<coordinator> {
   session_credentials credentials() const { return {session_id(), session_password()}; }
 
   /// The session's state as the C client last reported it; readable from any thread.
-  session_state state() const noexcept {
-    return static_cast<session_state>(core_->state.load());
-  }
+  session_state state() const noexcept { return static_cast<session_state>(core_->state.load()); }
 
   /// The session timeout the server granted (0 after close).
   std::chrono::milliseconds negotiated_session_timeout() const {
@@ -354,9 +386,8 @@ class coordinator : public coordinator_interface<coordinator> {
 
     void notify(session_state s) {
       try {
-        dispatch.post([ls = listeners, targets = listeners->snapshot(), s] {
-          ls->notify(targets, s);
-        });
+        dispatch.post(
+            [ls = listeners, targets = listeners->snapshot(), s] { ls->notify(targets, s); });
       } catch (...) {
       }
     }
@@ -474,7 +505,9 @@ class coordinator : public coordinator_interface<coordinator> {
       if (st) out.stat = detail::from_c(*st);
     });
   }
-  static void on_void(int rc, const void* data) noexcept { detail::adopt<none>(data)->complete(rc); }
+  static void on_void(int rc, const void* data) noexcept {
+    detail::adopt<none>(data)->complete(rc);
+  }
   static void on_multi(int rc, const void* data) noexcept {
     detail::adopt<multi_buffers>(data)->complete(rc);
   }
@@ -568,7 +601,9 @@ class coordinator : public coordinator_interface<coordinator> {
 
   static bool data_fits(std::string_view data) noexcept { return data.size() <= max_data_size; }
   /// Data for the C client: a non-null pointer even for empty data (NULL would mean "no data").
-  static const char* bytes(std::string_view data) noexcept { return data.empty() ? "" : data.data(); }
+  static const char* bytes(std::string_view data) noexcept {
+    return data.empty() ? "" : data.data();
+  }
 
   // ---- the primitives ----
 
@@ -577,8 +612,7 @@ class coordinator : public coordinator_interface<coordinator> {
     const int flags = static_cast<int>(mode);
     if ((ec = validate_path(path, is_sequential(mode)))) return {};
     if (flags < 0 || flags > 3 || !data_fits(data) ||
-        detail::wire::request_header +
-                detail::wire::create_body(path.size(), data.size(), acls) >
+        detail::wire::request_header + detail::wire::create_body(path.size(), data.size(), acls) >
             detail::max_request_size) {
       ec = err(coordinator_errc::bad_arguments);
       return {};
@@ -614,9 +648,9 @@ class coordinator : public coordinator_interface<coordinator> {
   dstm::stat do_set(std::string_view path, std::string_view data, std::int32_t version,
                     std::error_code& ec) {
     if ((ec = validate_path(path))) return {};
-    if (!data_fits(data) || detail::wire::request_header +
-                                    detail::wire::set_body(path.size(), data.size()) >
-                                detail::max_request_size) {
+    if (!data_fits(data) ||
+        detail::wire::request_header + detail::wire::set_body(path.size(), data.size()) >
+            detail::max_request_size) {
       ec = err(coordinator_errc::bad_arguments);
       return {};
     }
@@ -664,8 +698,8 @@ class coordinator : public coordinator_interface<coordinator> {
     auto st = std::make_shared<detail::pending<children_list>>();
     void* ctx = arm(*st, std::move(w));
     ec = run(st, [&](zhandle_t* zh, const void* d) {
-      return zoo_awget_children2(zh, p.c_str(), ctx ? &coordinator::on_watch_event : nullptr,
-                                 ctx, &coordinator::on_children, d);
+      return zoo_awget_children2(zh, p.c_str(), ctx ? &coordinator::on_watch_event : nullptr, ctx,
+                                 &coordinator::on_children, d);
     });
     if (ec) {
       st->drop_watch();
@@ -753,8 +787,12 @@ class coordinator : public coordinator_interface<coordinator> {
           zoo_set_op_init(&cops[i], o.path.c_str(), bytes(o.data), static_cast<int>(o.data.size()),
                           o.version, &buf.stats[i]);
           break;
-        case op::kind::remove: zoo_delete_op_init(&cops[i], o.path.c_str(), o.version); break;
-        case op::kind::check: zoo_check_op_init(&cops[i], o.path.c_str(), o.version); break;
+        case op::kind::remove:
+          zoo_delete_op_init(&cops[i], o.path.c_str(), o.version);
+          break;
+        case op::kind::check:
+          zoo_check_op_init(&cops[i], o.path.c_str(), o.version);
+          break;
       }
     }
     ec = submit(st, [&](zhandle_t* zh, const void* d) {
@@ -908,9 +946,9 @@ class coordinator : public coordinator_interface<coordinator> {
 
 static_assert(dstm::assert_coordinator<coordinator>());
 
-/// An STM client on a ZooKeeper ensemble: `auto client = dstm::zookeeper::connect("h1:2181,h2:2181");`.
-/// Opens a session now (throws coordinator_error when none can be established within
-/// `opts.connect_timeout`) and a new one after an expiry.
+/// An STM client on a ZooKeeper ensemble: `auto client =
+/// dstm::zookeeper::connect("h1:2181,h2:2181");`. Opens a session now (throws coordinator_error
+/// when none can be established within `opts.connect_timeout`) and a new one after an expiry.
 inline std::shared_ptr<dstm::client> connect(std::string connect_string, options opts = {},
                                              client_options stm = {}) {
   return connect_with(

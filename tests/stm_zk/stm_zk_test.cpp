@@ -6,10 +6,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <dstm/ref.hpp>
 #include <dstm/testing/zookeeper_server.hpp>
+#include <dstm/txn.hpp>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "support.hpp"
 
@@ -106,6 +109,68 @@ TEST_F(StmZooKeeper, BankKeepsItsInvariantsWhileSessionsExpire) {
   EXPECT_GT(sessions.reconnects(), 0u);
   std::printf("[ zk run   ] %d sessions expired, %llu reconnects\n", expired.load(),
               static_cast<unsigned long long>(sessions.reconnects()));
+}
+
+// A commit returns after its multi's reply; the reads that re-arm the cache's watches on the
+// written refs arrive later, into the cache. The next transaction on those refs waits for them
+// instead of reading again: one round trip per write transaction, none per read-only one, no
+// cache miss, and every transaction sees the previous one's writes.
+TEST_F(StmZooKeeper, WriteTransactionsCostOneRoundTripAndLeaveTheCacheWarm) {
+  session_registry sessions;
+  auto o = client_options(dstm::isolation::serializable);
+  o.root = test_root() + "/rearm";
+  auto c = connect(target(), o, sessions);
+  dstm::ref<std::int64_t> a{c, test_root() + "/rearm-a", 0}, b{c, test_root() + "/rearm-b", 0};
+  auto transfer = [&] {
+    dstm::dosync(c, [&](dstm::txn& tx) {
+      tx.alter(a, [](std::int64_t v) { return v + 1; });
+      tx.alter(b, [](std::int64_t v) { return v - 1; });
+    });
+  };
+  for (int i = 0; i < 5; ++i) transfer();  // warm: lanes, the gate, the cache
+  constexpr int n = 200;
+  const auto before = c->metrics();
+  for (int i = 0; i < n; ++i) transfer();
+  const auto sum = dstm::dosync(c, [&](dstm::txn& tx) { return tx.deref(a) + tx.deref(b); });
+  const auto mid = c->metrics();
+  EXPECT_EQ(sum, 0);
+  EXPECT_EQ(mid.commits - before.commits, static_cast<std::uint64_t>(n + 1));
+  EXPECT_EQ(mid.round_trips - before.round_trips, static_cast<std::uint64_t>(n))
+      << "a write transaction must cost one round trip, a read-only one none";
+  EXPECT_EQ(mid.cache_misses - before.cache_misses, 0u)
+      << "a transaction read again what its predecessor's commit was already reading back";
+  EXPECT_EQ(dstm::dosync(c, [&](dstm::txn& tx) { return tx.deref(a); }), n + 5);
+  std::printf("[ zk run   ] %d transactions, %llu waited for a re-arming read\n", n,
+              static_cast<unsigned long long>(mid.rearm_waits - before.rearm_waits));
+  c->close();
+}
+
+// Threads sharing one client commit on the same refs: re-arming reads of one commit overlap
+// the next commits (marks are counted per ref), and nothing is lost.
+TEST_F(StmZooKeeper, ThreadsSharingOneClientLoseNoUpdate) {
+  session_registry sessions;
+  auto o = client_options(dstm::isolation::serializable);
+  o.root = test_root() + "/rearm-shared";
+  auto c = connect(target(), o, sessions);
+  dstm::ref<std::int64_t> counter{c, test_root() + "/rearm-counter", 0};
+  dstm::ref<std::int64_t> other{c, test_root() + "/rearm-other", 0};
+  constexpr int threads = 4, each = 60;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < each; ++i) {
+        dstm::dosync(c, [&](dstm::txn& tx) {
+          tx.alter(counter, [](std::int64_t v) { return v + 1; });
+          if (t % 2 == 0) tx.alter(other, [](std::int64_t v) { return v + 2; });
+        });
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(dstm::dosync(c, [&](dstm::txn& tx) { return tx.deref(counter); }), threads * each);
+  EXPECT_EQ(dstm::dosync(c, [&](dstm::txn& tx) { return tx.deref(other); }),
+            (threads / 2) * each * 2);
+  c->close();
 }
 
 }  // namespace

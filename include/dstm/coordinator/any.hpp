@@ -42,6 +42,15 @@ class any_coordinator {
   virtual int multi_then_get(std::span<const op> ops, std::vector<op_result>& results,
                              std::error_code& multi_ec, std::span<const std::string> paths,
                              const watch& w, std::vector<get_result>& reads) = 0;
+  /// `multi_then_get` whose reads are handed to `on_read(i, result)`, once per path. Models
+  /// that can (`completes_reads_later()`) return after the multi's reply and call `on_read`
+  /// from their completion thread as the reads arrive; the others call it before returning.
+  /// Returns how many round trips the caller waited for.
+  virtual int multi_then_get_async(std::span<const op> ops, std::vector<op_result>& results,
+                                   std::error_code& multi_ec, std::span<const std::string> paths,
+                                   const watch& w, const read_callback& on_read) = 0;
+  /// True when `multi_then_get_async` may return before its reads have arrived.
+  virtual bool completes_reads_later() const noexcept = 0;
   virtual void sync(std::string_view path, std::error_code& ec) = 0;
   virtual std::int64_t session_id() const = 0;
   virtual session_state state() const = 0;
@@ -55,12 +64,18 @@ class any_coordinator {
 namespace detail {
 
 template <class C>
-concept pipelines_multi_then_get = requires(C& c, std::span<const op> ops,
-                                            std::vector<op_result>& r, std::error_code& ec,
-                                            std::span<const std::string> paths, const watch& w,
-                                            std::vector<get_result>& g) {
-  {c.multi_then_get(ops, r, ec, paths, w, g)};
-};
+concept pipelines_multi_then_get =
+    requires(C& c, std::span<const op> ops, std::vector<op_result>& r, std::error_code& ec,
+             std::span<const std::string> paths, const watch& w, std::vector<get_result>& g) {
+      { c.multi_then_get(ops, r, ec, paths, w, g) };
+    };
+
+template <class C>
+concept pipelines_multi_then_get_async =
+    requires(C& c, std::span<const op> ops, std::vector<op_result>& r, std::error_code& ec,
+             std::span<const std::string> paths, const watch& w, const read_callback& f) {
+      { c.multi_then_get_async(ops, r, ec, paths, w, f) };
+    };
 
 template <class C>
 class coordinator_adapter final : public any_coordinator {
@@ -109,6 +124,28 @@ class coordinator_adapter final : public any_coordinator {
       return 2;
     }
   }
+  int multi_then_get_async(std::span<const op> ops, std::vector<op_result>& results,
+                           std::error_code& multi_ec, std::span<const std::string> paths,
+                           const watch& w, const read_callback& on_read) override {
+    if constexpr (pipelines_multi_then_get_async<C>) {
+      c_->multi_then_get_async(ops, results, multi_ec, paths, w, on_read);
+      return 1;
+    } else {
+      std::vector<get_result> reads;
+      const int trips = multi_then_get(ops, results, multi_ec, paths, w, reads);
+      for (std::size_t i = 0; i < paths.size(); ++i) {
+        get_result r;
+        if (i < reads.size()) {
+          r = std::move(reads[i]);
+        } else {
+          r.ec = multi_ec ? multi_ec : make_error_code(coordinator_errc::runtime_inconsistency);
+        }
+        on_read(i, std::move(r));
+      }
+      return trips;
+    }
+  }
+  bool completes_reads_later() const noexcept override { return pipelines_multi_then_get_async<C>; }
   void sync(std::string_view path, std::error_code& ec) override { c_->sync(path, ec); }
   std::int64_t session_id() const override { return c_->session_id(); }
   session_state state() const override { return c_->state(); }

@@ -19,15 +19,15 @@ namespace dstm {
 
 /// A znode's metadata, field for field ZooKeeper's `Stat`.
 struct stat {
-  std::int64_t czxid = 0;           ///< zxid of the create
-  std::int64_t mzxid = 0;           ///< zxid of the last data change
-  std::int64_t pzxid = 0;           ///< zxid of the last change to the children
-  std::int64_t ctime = 0;           ///< creation time, milliseconds since the epoch
-  std::int64_t mtime = 0;           ///< last data change, milliseconds since the epoch
-  std::int32_t version = 0;         ///< number of data changes
-  std::int32_t cversion = 0;        ///< number of changes to the children
-  std::int32_t aversion = 0;        ///< number of ACL changes
-  std::int64_t ephemeral_owner = 0; ///< owning session id for an ephemeral node, else 0
+  std::int64_t czxid = 0;            ///< zxid of the create
+  std::int64_t mzxid = 0;            ///< zxid of the last data change
+  std::int64_t pzxid = 0;            ///< zxid of the last change to the children
+  std::int64_t ctime = 0;            ///< creation time, milliseconds since the epoch
+  std::int64_t mtime = 0;            ///< last data change, milliseconds since the epoch
+  std::int32_t version = 0;          ///< number of data changes
+  std::int32_t cversion = 0;         ///< number of changes to the children
+  std::int32_t aversion = 0;         ///< number of ACL changes
+  std::int64_t ephemeral_owner = 0;  ///< owning session id for an ephemeral node, else 0
   std::int32_t data_length = 0;
   std::int32_t num_children = 0;
 
@@ -90,11 +90,11 @@ enum class event_type : int {
 
 /// A session's state as the client sees it.
 enum class session_state : int {
-  connecting = 1,    ///< not yet connected, or reconnecting ("suspended": exclusivity is lost)
-  connected = 3,     ///< requests flow
-  expired = -112,    ///< the server ended the session: ephemerals are gone, watches too
+  connecting = 1,  ///< not yet connected, or reconnecting ("suspended": exclusivity is lost)
+  connected = 3,   ///< requests flow
+  expired = -112,  ///< the server ended the session: ephemerals are gone, watches too
   auth_failed = -113,
-  closed = 0,        ///< closed by this client
+  closed = 0,  ///< closed by this client
 };
 
 /// What a watch callback or a session listener receives.
@@ -148,8 +148,8 @@ struct op {
   create_mode mode = create_mode::persistent;
   acl_list acls;
 
-  static op create(std::string path, std::string data,
-                   create_mode mode = create_mode::persistent, acl_list acls = open_acl_unsafe()) {
+  static op create(std::string path, std::string data, create_mode mode = create_mode::persistent,
+                   acl_list acls = open_acl_unsafe()) {
     return {kind::create, std::move(path), std::move(data), any_version, mode, std::move(acls)};
   }
   static op set(std::string path, std::string data, std::int32_t version = any_version) {
@@ -168,8 +168,8 @@ struct op {
 /// carry `coordinator_errc::runtime_inconsistency`, as ZooKeeper reports them.
 struct op_result {
   std::error_code ec;
-  std::string path;   ///< the created path (create)
-  dstm::stat stat;    ///< the new stat (set)
+  std::string path;  ///< the created path (create)
+  dstm::stat stat;   ///< the new stat (set)
 };
 
 /// The result of one read of a batched `get_many`.
@@ -177,6 +177,9 @@ struct get_result {
   std::error_code ec;
   dstm::node node;
 };
+
+/// Receives the reads of `multi_then_get_async`: `(index of the path, its result)`, once per path.
+using read_callback = std::function<void(std::size_t, get_result&&)>;
 
 /// Checks a path the way ZooKeeper does (PathUtils.validatePath): absolute, no empty, "." or
 /// ".." component, no trailing slash but on "/", no NUL or control characters. A sequential

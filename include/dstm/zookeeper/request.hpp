@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -80,7 +81,17 @@ class pending {
       done_ = true;
     }
     cv_.notify_all();
+    if (then_) {
+      try {
+        then_(rc_, value_);
+      } catch (...) {
+      }
+    }
   }
+
+  /// Hands the reply to `fn(rc, value)` on the completion thread, for a request nobody waits
+  /// for. Set before the request is sent.
+  void then(std::function<void(int, T&)> fn) { then_ = std::move(fn); }
   void complete(int rc) noexcept {
     complete(rc, [](T&) {});
   }
@@ -124,6 +135,7 @@ class pending {
   bool done_ = false;
   int rc_ = 0;
   T value_{};
+  std::function<void(int, T&)> then_;
   std::shared_ptr<watch_table> watches_;
   std::uint64_t watch_id_ = 0;
 };
