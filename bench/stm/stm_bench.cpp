@@ -5,7 +5,8 @@
 //   paired/write_k:K      a write transaction altering K refs (one client, warm cache) against a
 //                         raw multi of K checks + K sets (and two decompositions, see paired());
 //                         the arms alternate operation by operation for a whole window.
-//                         Counters <arm>_p50_us, <arm>_mean_us for arms raw, multi, proto, stm.
+//                         Counters <arm>_p50_us, <arm>_mean_us for arms raw, multi, fired,
+//                         proto, stm.
 //   paired/atom_update    an atom update (one client) against a raw get + versioned set.
 //   contention/T:N        N threads per mode, the modes in turns: <mode>_ops_per_s,
 //                         <mode>_fairness (max/min per thread), <mode>_retries_per_op; modes
@@ -33,6 +34,7 @@
 #include <cstdio>
 #include <dstm/dstm.hpp>
 #include <dstm/recipes/mutex.hpp>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -71,11 +73,15 @@ std::shared_ptr<dstm::client> stm_client() {
 
 // ---------------------------------------------------------------------------------------------
 // Paired latency: the arms alternate for one window (their order rotating); each sample is one
-// operation. Four arms: `raw` (the reference), `multi` (dstm's commit multi by hand: the
-// versioned sets, the gate check and the outcome record's set, nothing else), `proto` (the same
-// multi and, pipelined behind it, the reads that re-arm the cache's watches: the whole commit
-// protocol by hand, no STM engine) and `stm` (dstm itself). multi/raw is what the extra ops
-// cost, proto/multi what re-arming costs, stm/proto the engine's overhead.
+// operation. Five arms: `raw` (the reference), `multi` (dstm's commit multi by hand: the
+// versioned sets, the gate check and the outcome record's set, nothing else), `fired` (that
+// multi on nodes the session watches, as the cache's are: each multi fires the watches, which
+// are set again after the timed operation), `proto` (the multi and, pipelined behind it and
+// waited for, the reads that re-arm the watches: the whole commit protocol of a client that
+// waits for its re-arming reads) and `stm` (dstm itself, which returns after the multi and lets
+// the re-arming reads land in the cache meanwhile). multi/raw is what the extra ops cost,
+// fired/multi what the server's watch notifications cost (a floor for any cache that keeps the
+// written refs watched), stm/fired what is left of re-arming and the engine.
 
 struct samples {
   std::vector<double> us;
@@ -91,66 +97,64 @@ struct samples {
   }
 };
 
-template <class F>
-void timed(F& f, samples& s) {
-  const auto t0 = clock_type::now();
-  f();
-  s.us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
-}
+/// One arm of `paired`: `op` is timed, `after` (optional) runs untimed after it.
+struct paired_arm {
+  std::string name;
+  std::function<void()> op;
+  std::function<void()> after;
+  samples s;
+};
 
-template <class Raw, class Multi, class Proto, class Stm>
-void paired(benchmark::State& state, Raw& raw, Multi& multi, Proto& proto, Stm& stm,
+void paired(benchmark::State& state, std::vector<paired_arm>& arms,
             const std::shared_ptr<dstm::client>& c) {
+  const std::size_t n_arms = arms.size();
   for (auto _ : state) {
     for (int i = 0; i < 5; ++i) {  // warm: lanes, caches, the server's JIT
-      raw();
-      multi();
-      proto();
-      stm();
+      for (auto& a : arms) {
+        a.op();
+        if (a.after) a.after();
+      }
     }
     const auto before = c->metrics();
-    samples a, m, p, b;
+    for (auto& a : arms) a.s.us.clear();
     const auto start = clock_type::now();
     const auto end = start + std::chrono::milliseconds(dstm_bench::window_ms());
-    for (int turn = 0; clock_type::now() < end; turn = (turn + 1) % 4) {
-      for (int arm = 0; arm < 4; ++arm) {
-        switch ((turn + arm) % 4) {
-          case 0:
-            timed(raw, a);
-            break;
-          case 1:
-            timed(multi, m);
-            break;
-          case 2:
-            timed(proto, p);
-            break;
-          default:
-            timed(stm, b);
-        }
+    for (std::size_t turn = 0; clock_type::now() < end; turn = (turn + 1) % n_arms) {
+      for (std::size_t i = 0; i < n_arms; ++i) {
+        auto& a = arms[(turn + i) % n_arms];
+        const auto t0 = clock_type::now();
+        a.op();
+        a.s.us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
+        if (a.after) a.after();
       }
     }
     const auto after = c->metrics();
     state.SetIterationTime(std::chrono::duration<double>(clock_type::now() - start).count());
-    const double n = static_cast<double>(b.us.size());
+    const double n = static_cast<double>(arms.back().s.us.size());
     state.counters["samples"] = n;
-    for (auto [name, s] : {std::pair{"raw", &a}, {"multi", &m}, {"proto", &p}, {"stm", &b}}) {
-      state.counters[std::string(name) + "_mean_us"] = s->mean();
-      state.counters[std::string(name) + "_p50_us"] = s->p50();
+    for (auto& a : arms) {
+      state.counters[a.name + "_mean_us"] = a.s.mean();
+      state.counters[a.name + "_p50_us"] = a.s.p50();
     }
     state.counters["stm_round_trips_per_op"] =
         static_cast<double>(after.round_trips - before.round_trips) / n;
     state.counters["stm_retries_per_op"] = static_cast<double>(after.retries - before.retries) / n;
+    state.counters["stm_rearm_waits_per_op"] =
+        static_cast<double>(after.rearm_waits - before.rearm_waits) / n;
   }
 }
 
 /// dstm's commit protocol by hand: versioned sets of `written`, a check of a gate node, a
-/// versioned set of an outcome record, then (pipelined, one round trip) a get with an in-order
-/// watch of every written node to re-arm the cache.
+/// versioned set of an outcome record; `fired` and `proto` keep `written` watched (a get with
+/// an in-order watch of each): `proto` pipelines those reads behind the multi and waits for
+/// them, `fired` sets them again in `rearm()`, which the benchmark does not time.
 class protocol_by_hand {
  public:
-  protocol_by_hand(std::shared_ptr<zk_coordinator> zk, const std::string& dir, int k, bool rearm)
-      : zk_(std::move(zk)), rearm_(rearm) {
-    const std::string tag = rearm ? "" : "-multi";
+  enum class mode { multi, fired, proto };
+
+  protocol_by_hand(std::shared_ptr<zk_coordinator> zk, const std::string& dir, int k, mode m)
+      : zk_(std::move(zk)), mode_(m) {
+    const std::string tag = m == mode::proto ? "" : m == mode::fired ? "-fired" : "-multi";
     gate_ = dir + "/gate" + tag;
     record_ = dir + "/record" + tag;
     ensure(*zk_, gate_, "");
@@ -162,6 +166,7 @@ class protocol_by_hand {
       ensure(*zk_, written_.back(), "0");
       versions_.push_back(zk_->get(written_.back()).stat.version);
     }
+    if (mode_ == mode::fired) rearm();
   }
   void operator()() {
     ops_.clear();
@@ -170,7 +175,7 @@ class protocol_by_hand {
     ops_.push_back(dstm::op::check(gate_, gate_version_));
     ops_.push_back(dstm::op::set(record_, std::to_string(++sequence_), record_version_));
     std::error_code ec;
-    if (rearm_) {
+    if (mode_ == mode::proto) {
       zk_->multi_then_get(ops_, results_, ec, written_, watch_, reads_);
     } else {
       results_ = zk_->multi(ops_, ec);
@@ -179,10 +184,16 @@ class protocol_by_hand {
     for (std::size_t i = 0; i < written_.size(); ++i) versions_[i] = results_[i].stat.version;
     record_version_ = results_.back().stat.version;
   }
+  /// Sets the watches again (fired mode).
+  void rearm() { zk_->get_many(written_, watch_); }
+  std::function<void()> after() {
+    if (mode_ != mode::fired) return {};
+    return [this] { rearm(); };
+  }
 
  private:
   std::shared_ptr<zk_coordinator> zk_;
-  bool rearm_;
+  mode mode_;
   std::string gate_, record_;
   std::int32_t gate_version_ = 0, record_version_ = 0;
   std::vector<std::string> written_;
@@ -193,6 +204,23 @@ class protocol_by_hand {
   dstm::watch watch_{[](const dstm::watch_event&) {}, true};
   std::uint64_t sequence_ = 0;
 };
+
+/// The arms raw, multi, fired, proto, stm over `k` written nodes under `dir`.
+template <class Raw, class Stm>
+std::vector<paired_arm> arms_of(const std::string& dir, int k, Raw raw, Stm stm,
+                                std::vector<std::unique_ptr<protocol_by_hand>>& keep) {
+  std::vector<paired_arm> arms;
+  arms.push_back({"raw", raw, {}, {}});
+  for (auto [name, m] : {std::pair{"multi", protocol_by_hand::mode::multi},
+                         {"fired", protocol_by_hand::mode::fired},
+                         {"proto", protocol_by_hand::mode::proto}}) {
+    keep.push_back(std::make_unique<protocol_by_hand>(session(), dir, k, m));
+    auto* p = keep.back().get();
+    arms.push_back({name, [p] { (*p)(); }, p->after(), {}});
+  }
+  arms.push_back({"stm", stm, {}, {}});
+  return arms;
+}
 
 void paired_write(benchmark::State& state, int k) {
   const std::string dir = "/bench/stm/write" + std::to_string(k);
@@ -220,7 +248,6 @@ void paired_write(benchmark::State& state, int k) {
     auto results = zk->multi(ops);
     for (int i = 0; i < k; ++i) versions[i] = results[static_cast<std::size_t>(k + i)].stat.version;
   };
-  protocol_by_hand multi(session(), dir, k, false), proto(session(), dir, k, true);
   // dstm: one client, k refs altered in one transaction.
   auto c = stm_client();
   std::vector<dstm::ref<std::int64_t>> refs;
@@ -230,7 +257,9 @@ void paired_write(benchmark::State& state, int k) {
       for (auto& r : refs) tx.alter(r, [](std::int64_t v) { return v + 1; });
     });
   };
-  paired(state, raw, multi, proto, stm, c);
+  std::vector<std::unique_ptr<protocol_by_hand>> keep;
+  auto arms = arms_of(dir, k, raw, stm, keep);
+  paired(state, arms, c);
 }
 
 void paired_atom(benchmark::State& state) {
@@ -248,12 +277,12 @@ void paired_atom(benchmark::State& state) {
       if (ec != dstm::coordinator_errc::bad_version) throw dstm::coordinator_error(ec, "cas");
     }
   };
-  protocol_by_hand multi(session(), "/bench/stm/atomp", 1, false),
-      proto(session(), "/bench/stm/atomp", 1, true);
   auto c = stm_client();
   dstm::atom<std::int64_t> a{c, "/bench/stm/atom", 0};
   auto stm = [&] { a.update([](std::int64_t v) { return v + 1; }); };
-  paired(state, raw, multi, proto, stm, c);
+  std::vector<std::unique_ptr<protocol_by_hand>> keep;
+  auto arms = arms_of("/bench/stm/atomp", 1, raw, stm, keep);
+  paired(state, arms, c);
 }
 
 // ---------------------------------------------------------------------------------------------
