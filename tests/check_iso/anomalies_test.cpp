@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <dstm/check/isolation/generator.hpp>
+#include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -332,6 +336,85 @@ TEST(isolation_examples, are_capped_but_all_counted) {
   EXPECT_EQ(std::count_if(r.examples.begin(), r.examples.end(),
                           [](const anomaly_example& e) { return e.kind == anomaly_kind::g1a; }),
             3);
+}
+
+// ---- The read pass on two threads: the one-thread result, anomalies or not ----
+
+// Every anomaly the read pass reports, on key `k` (processes p and p + 1): an aborted read, an
+// intermediate read, garbage, a duplicate, an internal one, and a lost update.
+std::string read_anomalies(const std::string& k, int p) {
+  const std::string x = "\"" + k + "\"";
+  auto ops = [&](const std::string& body) { return "[" + body + "]"; };
+  auto read = [&](const std::string& list) { return ops("[\"r\", " + x + ", " + list + "]"); };
+  const std::string r_null = read("null");
+  return failed(p, ops("[\"append\", " + x + ", 1]")) +
+         txn(p, ops("[\"append\", " + x + ", 2], [\"append\", " + x + ", 3]")) +
+         txn(p + 1, r_null, read("[2]")) + txn(p + 1, r_null, read("[2, 3, 1]")) +
+         txn(p + 1, r_null, read("[2, 3, 9]")) + txn(p + 1, r_null, read("[2, 3, 3]")) +
+         txn(p, ops("[\"append\", " + x + ", 4], [\"r\", " + x + ", null]"),
+             ops("[\"append\", " + x + ", 4], [\"r\", " + x + ", [2, 3]]")) +
+         txn(p, ops("[\"r\", " + x + ", null], [\"append\", " + x + ", 5]"),
+             ops("[\"r\", " + x + ", [2, 3]], [\"append\", " + x + ", 5]")) +
+         txn(p + 1, ops("[\"r\", " + x + ", null], [\"append\", " + x + ", 6]"),
+             ops("[\"r\", " + x + ", [2, 3]], [\"append\", " + x + ", 6]"));
+}
+
+// A generated serial history with the anomalies above planted after its transaction `first`
+// (key "a") and `second` (key "b"); -1: not planted.
+std::string planted_history(int first, int second) {
+  history_generator_options o;
+  o.transactions = 300;
+  history_generator gen(o, 3);
+  std::ostringstream out;
+  generated_event e;
+  for (int i = 0; gen.next(e); ++i) {
+    write_generated_event(out, e, workload::list_append);
+    if (i == 2 * first) out << read_anomalies("a", 100);
+    if (i == 2 * second) out << read_anomalies("b", 102);
+  }
+  return out.str();
+}
+
+struct read_pass_threshold {
+  explicit read_pass_threshold(std::uint32_t n) : saved(detail::parallel_read_pass_min) {
+    detail::parallel_read_pass_min = n;
+  }
+  ~read_pass_threshold() { detail::parallel_read_pass_min = saved; }
+  std::uint32_t saved;
+};
+
+TEST(parallel_read_pass, finds_what_one_thread_finds) {
+  for (const auto& [first, second] : {std::pair{-1, -1}, std::pair{20, -1}, std::pair{-1, 250},
+                                      std::pair{20, 250}, std::pair{140, 160}}) {
+    const std::string text = planted_history(first, second);
+    const transaction_history h = parse_transaction_history(text, workload::list_append);
+    for (consistency_level level : all_levels) {
+      for (std::size_t max_examples : {std::size_t{1}, std::size_t{2}, std::size_t{100}}) {
+        isolation_options options;
+        options.level = level;
+        options.max_examples = max_examples;
+        isolation_result one, two;
+        {
+          read_pass_threshold never(std::numeric_limits<std::uint32_t>::max());
+          one = check_isolation(h, options);
+        }
+        {
+          read_pass_threshold always(0);
+          two = check_isolation(h, options);
+        }
+        const std::string where = std::to_string(first) + "/" + std::to_string(second) + " " +
+                                  std::to_string(max_examples);
+        EXPECT_EQ(two.report(), one.report()) << where;
+        EXPECT_EQ(two.dot(), one.dot()) << where;
+        EXPECT_EQ(two.edges, one.edges) << where;
+        if (first >= 0 || second >= 0) {
+          EXPECT_GT(one.count(anomaly_kind::g1a), 0u) << where;
+          EXPECT_GT(one.count(anomaly_kind::internal), 0u) << where;
+          EXPECT_GT(one.count(anomaly_kind::lost_update), 0u) << where;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
