@@ -981,8 +981,12 @@ inline transaction_history read_lines(line_reader& lines, workload w, std::size_
 // block that the calling thread takes when it is the next one in order is parsed straight into
 // the history. An input of one block never starts the thread.
 //
-// Measured (`dstm-check isolation` on that history, this 2-core machine, --level serializable):
-// one thread 1.53-1.60 s wall; see docs/checker-performance.md for the figures with two.
+// Measured (`dstm-check isolation` on that history, --level serializable, this 2-core machine
+// idle, runs alternating): one thread 1.23-1.28 s wall, two 0.86-0.95 s (with the check's
+// parallel read pass); the reading thread's CPU 0.50-0.52 s, the scanning thread's 0.48-0.52 s.
+// With another job on one of the cores it is slower than one thread (1.45 s against 1.30 s):
+// scanning into blocks and reading them back costs ~0.15 s of CPU in all. docs/checker-
+// performance.md has the figures.
 
 /// One event of a scanned block; `type`: 0 invoke, 1 + `txn_status` for a completion, 4 an
 /// event that is not a transaction.
