@@ -170,7 +170,7 @@ class value_cache {
   std::shared_ptr<const cached_value> await_rearm(const std::string& path,
                                                   std::chrono::nanoseconds timeout, bool& waited) {
     std::unique_lock lock(mutex_);
-    const auto incarnation = incarnation_;
+    const std::uint64_t incarnation = incarnation_.load();
     auto in_flight = [&] {
       if (incarnation != incarnation_) return false;
       auto it = slots_.find(path);
@@ -205,9 +205,10 @@ class value_cache {
   /// Counts invalidations: a transaction re-validates its reads only when it moved.
   std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
 
-  std::uint64_t incarnation() const {
-    std::lock_guard lock(mutex_);
-    return incarnation_;
+  /// Lock-free: read once per transactional read (it is changed under the mutex, so a store
+  /// compared against it under the mutex still sees every reset).
+  std::uint64_t incarnation() const noexcept {
+    return incarnation_.load(std::memory_order_acquire);
   }
 
   /// Forgets everything (a new session: the old watches are gone). Returns the new incarnation.
@@ -217,7 +218,7 @@ class value_cache {
       std::lock_guard lock(mutex_);
       slots_.clear();
       epoch_.fetch_add(1, std::memory_order_release);
-      next = ++incarnation_;
+      next = incarnation_.fetch_add(1, std::memory_order_acq_rel) + 1;
     }
     rearmed_.notify_all();  // nothing of the old session is worth waiting for
     return next;
@@ -241,7 +242,7 @@ class value_cache {
   std::condition_variable rearmed_;
   std::unordered_map<std::string, slot> slots_;
   std::atomic<std::uint64_t> epoch_{0};
-  std::uint64_t incarnation_ = 1;
+  std::atomic<std::uint64_t> incarnation_{1};
 };
 
 struct atomic_metrics {
@@ -383,11 +384,20 @@ class client : public std::enable_shared_from_this<client> {
   /// The valid cache entry for `path`, else reads it (with an in-order invalidation watch).
   /// Throws coordinator_error (no_node, session errors) after counting the round trip.
   std::shared_ptr<const detail::cached_value> read(const std::string& path) {
+    return read(path, *session());
+  }
+
+  /// `read` through `s`, a session the caller took from `session()` and holds (a transaction
+  /// takes it once, not per read: the copy and the lock were a third of a warm read).
+  std::shared_ptr<const detail::cached_value> read(const std::string& path, any_coordinator& s) {
     // An expired session's cache no longer hears about changes: never serve from it, even
-    // before the expiry listener (on the dispatcher) has told us.
-    if (auto s = session(); s->state() == session_state::expired) {
-      mark_expired(s.get());
-      session();  // opens the next session and drops the cache
+    // before the expiry listener (on the dispatcher) has told us. Any state but a live one
+    // goes through `session()`, which opens the next session (dropping the cache) or throws
+    // once the client is closed.
+    if (const auto state = s.state();
+        state != session_state::connected && state != session_state::connecting) {
+      if (state == session_state::expired) mark_expired(&s);
+      session();
     }
     if (auto hit = cache_->lookup(path)) {
       ++metrics_.cache_hits;

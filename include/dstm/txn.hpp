@@ -231,7 +231,7 @@ class txn {
       e.local_version = s.version;
     } else {
       e.incarnation = client_->cache().incarnation();
-      e.read = client_->read(e.ref->path());
+      e.read = client_->read(e.ref->path(), session());
       e.snapshot = detail::load_value(*client_, *e.ref, e.read);
     }
     e.has_snapshot = true;
@@ -265,6 +265,12 @@ class txn {
     checked_epoch_ = epoch;
   }
 
+  /// The client's session, taken once per run of the body (reads check its state).
+  any_coordinator& session() {
+    if (!session_) session_ = client_->session();
+    return *session_;
+  }
+
   bool has_local_reads() const {
     return std::any_of(entries_.begin(), entries_.end(), [](const entry& e) {
       return e.has_snapshot && e.ref->kind() == storage_kind::local;
@@ -290,6 +296,7 @@ class txn {
   }
 
   std::shared_ptr<client> client_;
+  std::shared_ptr<any_coordinator> session_;
   isolation level_;
   const detail::escalation* escalated_;
   std::vector<entry> entries_;
