@@ -129,36 +129,47 @@ def main():
 
     # ---- write latency -------------------------------------------------------------------
     rows = []
+    arms = ("raw", "multi", "fired", "proto", "stm")
     for k in (1, 2, 4, 8):
         n = "paired/write_k:%d" % k
-        r_, m_, p_, t_ = (stm.get(n, x + "_p50_us") for x in ("raw", "multi", "proto", "stm"))
+        r_, m_, f_, p_, t_ = (stm.get(n, x + "_p50_us") for x in arms)
         s.add("write_txn_latency_k%d" % k, t_, r_, "<=1.15", "<=", 1.15)
-        rows.append([str(k), r_, m_, p_, t_, ratio(m_, r_), ratio(p_, m_), ratio(t_, p_),
-                     ratio(t_, r_), stm.get(n, "stm_mean_us"), stm.get(n, "raw_mean_us")])
+        rows.append([str(k), r_, m_, f_, p_, t_, ratio(m_, r_), ratio(f_, m_), ratio(t_, f_),
+                     ratio(p_, r_), ratio(t_, r_), stm.get(n, "stm_mean_us"),
+                     stm.get(n, "raw_mean_us")])
     md.append("## Write transaction over k refs, one client, warm cache\n")
     md.append("Median latency in µs of each arm, the arms interleaved one operation at a time. "
               "raw: a multi of k checks + k sets (the reference). multi: dstm's commit multi by "
-              "hand (k versioned sets, the gate check, the outcome record's set). proto: that "
-              "multi and, pipelined behind it, the k reads that re-arm the cache's watches — the "
-              "whole commit protocol by hand. stm: `dosync` altering k refs.\n")
-    md.append(table(["k", "raw p50", "multi p50", "proto p50", "stm p50", "multi/raw",
-                     "proto/multi", "stm/proto", "**stm/raw**", "stm mean", "raw mean"], rows))
+              "hand (k versioned sets, the gate check, the outcome record's set). fired: that "
+              "multi on nodes the session watches, as the cache's are (each multi fires k "
+              "watches; they are set again untimed) — the floor for any cache that keeps written "
+              "refs watched. proto: the multi and, pipelined behind it and waited for, the k "
+              "reads that re-arm the watches. stm: `dosync` altering k refs (returns after the "
+              "multi; its re-arming reads land in the cache later).\n")
+    md.append(table(["k", "raw p50", "multi p50", "fired p50", "proto p50", "stm p50",
+                     "multi/raw", "fired/multi", "stm/fired", "proto/raw", "**stm/raw**",
+                     "stm mean", "raw mean"], rows))
     with open(os.path.join(d, "write_latency.dat"), "w") as f:
-        for row in rows:  # k, multi/raw, proto/raw, stm/raw (medians)
-            vals = [row[0], ratio(row[2], row[1]), ratio(row[3], row[1]), ratio(row[4], row[1])]
+        for row in rows:  # k, multi/raw, proto/raw, stm/raw, fired/raw (medians)
+            vals = [row[0], ratio(row[2], row[1]), ratio(row[4], row[1]), ratio(row[5], row[1]),
+                    ratio(row[3], row[1])]
             f.write(" ".join(str(x if x is not None else "NaN") for x in vals) + "\n")
 
     # ---- atom ------------------------------------------------------------------------------
     n = "paired/atom_update"
-    r_mean, m_mean, p_mean, t_mean = (stm.get(n, x + "_mean_us") for x in ("raw", "multi", "proto", "stm"))
+    r_mean, m_mean, f_mean, p_mean, t_mean = (stm.get(n, x + "_mean_us") for x in arms)
     tput = lambda us: 1e6 / us if us else None
     s.add("atom_update_throughput", tput(t_mean), tput(r_mean), ">=1.5", ">=", 1.5)
     md.append("## Atom update, one client\n")
     md.append("Mean latency in µs (throughput = 1/latency: one client, one operation at a time). "
-              "raw: a get and a versioned set (the CAS loop, uncontended). multi/proto: the atom's "
-              "commit by hand without/with the re-arming read.\n")
-    md.append(table(["raw CAS", "multi", "proto", "stm", "**throughput stm/raw**", "stm/proto"],
-                    [[r_mean, m_mean, p_mean, t_mean, ratio(r_mean, t_mean), ratio(t_mean, p_mean)]]))
+              "raw: a get and a versioned set (the CAS loop, uncontended). multi, fired, proto: "
+              "the atom's commit by hand, alone, on a watched node, and with the re-arming read "
+              "awaited (as in the table above). raw/fired is the most any watched cache can "
+              "reach.\n")
+    md.append(table(["raw CAS", "multi", "fired", "proto", "stm", "**throughput stm/raw**",
+                     "raw/fired"],
+                    [[r_mean, m_mean, f_mean, p_mean, t_mean, ratio(r_mean, t_mean),
+                      ratio(r_mean, f_mean)]]))
 
     # ---- contention -------------------------------------------------------------------------
     md.append("## Contention: T clients\n")
@@ -342,7 +353,8 @@ set xtics (1,2,4,8)
 set ylabel "latency / raw multi of k checks + k sets"
 set yrange [0:*]
 plot "write_latency.dat" u 1:4 w lp lw 2 pt 7 t "dstm dosync", \
-     "" u 1:3 w lp lw 2 pt 5 t "protocol by hand: multi + re-arming reads", \
+     "" u 1:3 w lp lw 2 pt 5 t "protocol by hand: multi + awaited re-arming reads", \
+     "" u 1:5 w lp lw 2 pt 13 t "dstm's multi on watched nodes (notifications only)", \
      "" u 1:2 w lp lw 2 pt 9 t "dstm's multi alone (+ gate check, record set)", \
      1 w l lw 2 dt 2 lc rgb "black" t "raw multi (reference)", \
      1.15 w l lw 1 dt 3 lc rgb "red" t "target: 1.15 x raw"
