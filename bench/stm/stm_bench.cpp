@@ -6,7 +6,7 @@
 //                         raw multi of K checks + K sets (and two decompositions, see paired());
 //                         the arms alternate operation by operation for a whole window.
 //                         Counters <arm>_p50_us, <arm>_mean_us for arms raw, multi, fired,
-//                         proto, stm.
+//                         sent, proto, stm.
 //   paired/atom_update    an atom update (one client) against a raw get + versioned set.
 //   contention/T:N        N threads per mode, the modes in turns: <mode>_ops_per_s,
 //                         <mode>_fairness (max/min per thread), <mode>_retries_per_op; modes
@@ -73,15 +73,15 @@ std::shared_ptr<dstm::client> stm_client() {
 
 // ---------------------------------------------------------------------------------------------
 // Paired latency: the arms alternate for one window (their order rotating); each sample is one
-// operation. Five arms: `raw` (the reference), `multi` (dstm's commit multi by hand: the
+// operation. The arms: `raw` (the reference), `multi` (dstm's commit multi by hand: the
 // versioned sets, the gate check and the outcome record's set, nothing else), `fired` (that
 // multi on nodes the session watches, as the cache's are: each multi fires the watches, which
-// are set again after the timed operation), `proto` (the multi and, pipelined behind it and
-// waited for, the reads that re-arm the watches: the whole commit protocol of a client that
-// waits for its re-arming reads) and `stm` (dstm itself, which returns after the multi and lets
-// the re-arming reads land in the cache meanwhile). multi/raw is what the extra ops cost,
-// fired/multi what the server's watch notifications cost (a floor for any cache that keeps the
-// written refs watched), stm/fired what is left of re-arming and the engine.
+// are set again after the timed operation), `sent` (the multi with the reads that re-arm the
+// watches pipelined behind it, not waited for: dstm's commit protocol by hand), `proto` (the
+// same, the reads waited for: a client that waits for its re-arming reads) and `stm` (dstm
+// itself). multi/raw is what the extra ops cost, fired/multi what the server's watch
+// notifications cost (a floor for any cache that keeps the written refs watched), sent/fired
+// what the reads queued behind the multi delay its reply, stm/sent the engine.
 
 struct samples {
   std::vector<double> us;
@@ -145,16 +145,19 @@ void paired(benchmark::State& state, std::vector<paired_arm>& arms,
 }
 
 /// dstm's commit protocol by hand: versioned sets of `written`, a check of a gate node, a
-/// versioned set of an outcome record; `fired` and `proto` keep `written` watched (a get with
-/// an in-order watch of each): `proto` pipelines those reads behind the multi and waits for
-/// them, `fired` sets them again in `rearm()`, which the benchmark does not time.
+/// versioned set of an outcome record; `fired`, `sent` and `proto` keep `written` watched (a
+/// get with an in-order watch of each): `sent` pipelines those reads behind the multi, `proto`
+/// also waits for them, `fired` sets them again in `rearm()`, which the benchmark does not time.
 class protocol_by_hand {
  public:
-  enum class mode { multi, fired, proto };
+  enum class mode { multi, fired, proto, sent };
 
   protocol_by_hand(std::shared_ptr<zk_coordinator> zk, const std::string& dir, int k, mode m)
       : zk_(std::move(zk)), mode_(m) {
-    const std::string tag = m == mode::proto ? "" : m == mode::fired ? "-fired" : "-multi";
+    const std::string tag = m == mode::proto   ? ""
+                            : m == mode::fired ? "-fired"
+                            : m == mode::sent  ? "-sent"
+                                               : "-multi";
     gate_ = dir + "/gate" + tag;
     record_ = dir + "/record" + tag;
     ensure(*zk_, gate_, "");
@@ -177,6 +180,8 @@ class protocol_by_hand {
     std::error_code ec;
     if (mode_ == mode::proto) {
       zk_->multi_then_get(ops_, results_, ec, written_, watch_, reads_);
+    } else if (mode_ == mode::sent) {
+      zk_->multi_then_get_async(ops_, results_, ec, written_, watch_, ignore_);
     } else {
       results_ = zk_->multi(ops_, ec);
     }
@@ -202,6 +207,7 @@ class protocol_by_hand {
   std::vector<dstm::op_result> results_;
   std::vector<dstm::get_result> reads_;
   dstm::watch watch_{[](const dstm::watch_event&) {}, true};
+  dstm::read_callback ignore_ = [](std::size_t, dstm::get_result&&) {};
   std::uint64_t sequence_ = 0;
 };
 
@@ -213,7 +219,8 @@ std::vector<paired_arm> arms_of(const std::string& dir, int k, Raw raw, Stm stm,
   arms.push_back({"raw", raw, {}, {}});
   for (auto [name, m] : {std::pair{"multi", protocol_by_hand::mode::multi},
                          {"fired", protocol_by_hand::mode::fired},
-                         {"proto", protocol_by_hand::mode::proto}}) {
+                         {"proto", protocol_by_hand::mode::proto},
+                         {"sent", protocol_by_hand::mode::sent}}) {
     keep.push_back(std::make_unique<protocol_by_hand>(session(), dir, k, m));
     auto* p = keep.back().get();
     arms.push_back({name, [p] { (*p)(); }, p->after(), {}});
