@@ -10,10 +10,14 @@
 // reports retries per success.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <dstm/zookeeper.hpp>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -108,6 +112,82 @@ void PipelinedSets(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(PipelinedSets)->Threads(1)->Threads(8)->Threads(32)->UseRealTime();
+
+// A loop of commits on the same k watched nodes, each re-setting its watches with k reads, by
+// when the reads go out: pipelined behind the multi (after_reply:0, what dstm does) or once the
+// multi's reply is in (after_reply:1). multi_p50_us: until the multi's reply (where a commit
+// that does not wait for its reads returns); done_p50_us: until the reads are in too (what the
+// next transaction on the same refs waits for). Reads queued behind a multi delay its reply;
+// sending them later costs the next transaction a round trip.
+void RearmingReads(benchmark::State& state) {
+  const int k = static_cast<int>(state.range(0));
+  const bool after_reply = state.range(1) != 0;
+  auto zk = session();
+  std::vector<std::string> paths;
+  std::vector<std::int32_t> versions;
+  for (int i = 0; i < k; ++i) {
+    paths.push_back("/bench-rearm-" + std::to_string(state.range(1)) + "-" + std::to_string(i));
+    ensure(*zk, paths.back(), "0");
+    versions.push_back(zk->get(paths.back()).stat.version);
+  }
+  const dstm::watch w{[](const dstm::watch_event&) {}, true};
+  zk->get_many(paths, w);
+  std::mutex m;
+  std::condition_variable cv;
+  std::size_t landed = 0;
+  const dstm::read_callback on_read = [&](std::size_t, dstm::get_result&&) {
+    {
+      std::lock_guard lock(m);
+      ++landed;
+    }
+    cv.notify_all();
+  };
+  std::vector<double> multi_us, done_us;
+  std::vector<dstm::op> ops;
+  std::vector<dstm::op_result> results;
+  using clock = std::chrono::steady_clock;
+  auto us = [](clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); };
+  for (auto _ : state) {
+    ops.clear();
+    for (int i = 0; i < k; ++i)
+      ops.push_back(dstm::op::set(paths[i], std::string(24, 'r'), versions[i]));
+    std::error_code ec;
+    const auto t0 = clock::now();
+    if (after_reply) {
+      results = zk->multi(ops, ec);
+      multi_us.push_back(us(clock::now() - t0));
+      zk->get_many(paths, w);
+    } else {
+      {
+        std::lock_guard lock(m);
+        landed = 0;
+      }
+      zk->multi_then_get_async(ops, results, ec, paths, w, on_read);
+      multi_us.push_back(us(clock::now() - t0));
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return landed == paths.size(); });
+    }
+    done_us.push_back(us(clock::now() - t0));
+    if (ec) {
+      state.SkipWithError("multi failed");
+      break;
+    }
+    for (int i = 0; i < k; ++i) versions[i] = results[i].stat.version;
+  }
+  auto median = [](std::vector<double>& v) {
+    if (v.empty()) return 0.0;
+    auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    return *mid;
+  };
+  state.counters["multi_p50_us"] = median(multi_us);
+  state.counters["done_p50_us"] = median(done_us);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(RearmingReads)
+    ->ArgsProduct({{1, 8}, {0, 1}})
+    ->ArgNames({"k", "after_reply"})
+    ->UseRealTime();
 
 }  // namespace
 
