@@ -465,8 +465,12 @@ inline void txn::commit() {
       apply_one_by_one(*session, ops, results, ec, trips);
       client_->counters().round_trips += trips;
     } else {
+      const auto sent = session->now();
       client_->counters().round_trips += static_cast<std::uint64_t>(
           client_->commit_multi(*session, ops, results, ec, rearm, incarnation));
+      if (!ec || ec == coordinator_errc::bad_version) {
+        client_->note_commit_round_trip(session->now() - sent);
+      }
     }
 
     bool applied = !ec;
@@ -577,8 +581,11 @@ inline void txn::commit() {
       ++client_->counters().commute_reapplies;
       // Another writer won the race: back off (jittered, growing) as a re-run would, so that
       // commuters on one hot ref do not re-apply in lockstep and collide again at once.
-      client_->session()->sleep_for(client_->backoff_ns(std::min(++reapplies, 8)));
-      client_->fetch(culprit->ref->path());  // fresh value for the re-application
+      client_->session()->sleep_for(client_->conflict_backoff_ns(std::min(++reapplies, 8)));
+      // The next attempt reads the ref through the cache: the winner's write invalidated our
+      // entry before the refusal reached us (one session, one order), and the re-arming read
+      // sent behind the refused multi (where the coordinator pipelines it) already brings the
+      // fresh value — the cache waits for it rather than reading again.
       continue;
     }
     throw detail::retry_signal{true};
@@ -649,7 +656,7 @@ auto dosync(const std::shared_ptr<client>& c, Body&& body, txn_options options =
       case again::conflict:
         ++conflicts;
         // Escalated: nobody else commits now; only the stale read's invalidation is awaited.
-        c->session()->sleep_for(c->backoff_ns(escalated ? 1 : conflicts));
+        c->session()->sleep_for(escalated ? c->backoff_ns(1) : c->conflict_backoff_ns(conflicts));
         break;
       case again::transient:
         c->session()->sleep_for(c->backoff_ns(std::min(++transient, 8)));

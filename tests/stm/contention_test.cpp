@@ -162,4 +162,44 @@ TEST_F(StmContention, RecordsOfIdleClientsAreCollectedAndRecreatedOnUse) {
   EXPECT_TRUE(s->exists(old->record_dir(), {}, ec).has_value());
 }
 
+// After a conflict a transaction backs off in units of the commit round trip the client has
+// measured, not of backoff_min_ns alone: a loser that retries before the winner's commit can
+// have landed collides again.
+TEST_F(StmContention, ConflictBackoffIsMeasuredInCommitRoundTrips) {
+  auto options = fast_options();
+  options.backoff_min_ns = 20'000;
+  options.backoff_max_ns = 20'000'000;
+  auto c = dstm::embedded::connect(store, options);
+  // Before any commit: the configured minimum (attempt 1: min/2 plus a draw below 2 min).
+  for (int i = 0; i < 100; ++i) {
+    const auto b = c->conflict_backoff_ns(1);
+    EXPECT_GE(b, 10'000);
+    EXPECT_LT(b, 10'000 + 40'000);
+  }
+  // Commits feed the average: it is measured, positive, and the client reports it.
+  dstm::ref<int> r{c, "/rtt", 0};
+  for (int i = 0; i < 5; ++i)
+    dstm::dosync(c, [&](dstm::txn& tx) { tx.alter(r, [](int v) { return v + 1; }); });
+  EXPECT_GT(c->metrics().commit_round_trip_ns, 0);
+  // A slow coordinator (1 ms per multi): the base follows it.
+  for (int i = 0; i < 64; ++i) c->note_commit_round_trip(1'000'000);
+  const auto rtt = c->metrics().commit_round_trip_ns;
+  EXPECT_GT(rtt, 900'000);
+  EXPECT_LE(rtt, 1'000'000);
+  double sum = 0;
+  for (int i = 0; i < 200; ++i) {
+    const auto b = c->conflict_backoff_ns(1);
+    EXPECT_GE(b, rtt / 2);
+    EXPECT_LT(b, rtt / 2 + 2 * rtt);
+    sum += static_cast<double>(b);
+  }
+  EXPECT_GT(sum / 200, 1.0e6) << "the mean of rtt/2 + U[0, 2 rtt) is 1.5 rtt";
+  // Capped by backoff_max_ns, and off when asked.
+  for (int i = 0; i < 20; ++i) EXPECT_LT(c->conflict_backoff_ns(16), 20'000'000 + rtt / 2);
+  options.backoff_by_round_trip = false;
+  auto fixed = dstm::embedded::connect(store, options);
+  for (int i = 0; i < 64; ++i) fixed->note_commit_round_trip(1'000'000);
+  for (int i = 0; i < 100; ++i) EXPECT_LT(fixed->conflict_backoff_ns(1), 10'000 + 40'000);
+}
+
 }  // namespace
