@@ -10,7 +10,8 @@
 //   paired/atom_update    an atom update (one client) against a raw get + versioned set.
 //   contention/T:N        N threads per mode, the modes in turns: <mode>_ops_per_s,
 //                         <mode>_fairness (max/min per thread), <mode>_retries_per_op; modes
-//                         raw_cas (N sessions, get + versioned set on one node), alter and commute
+//                         raw_cas (N sessions, get + versioned set on one node), multi_cas (the
+//                         same loop with dstm's commit multi for the set), alter and commute
 //                         (N clients on one ref), raw_pipelined (N threads on ONE session, each
 //                         setting its own node), disjoint (N threads on ONE client, each altering
 //                         its own ref).
@@ -372,6 +373,43 @@ void contention(benchmark::State& state, int threads) {
         }
       },
       [cas_retries] { return cas_retries->load(); }, nullptr);
+  // multi_cas: the raw CAS loop whose set is dstm's commit multi (the versioned set, the gate's
+  // check, the session's own outcome record's versioned set): what the protocol's extra ops cost
+  // a contended loop, without the cache, the engine or the backoff.
+  ensure(*setup, "/bench/stm/hot-multi", "0");
+  ensure(*setup, "/bench/stm/hot-multi-gate", "");
+  auto multi_retries = std::make_shared<std::atomic<std::uint64_t>>(0);
+  std::vector<std::int32_t> record_versions(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto record = "/bench/stm/hot-multi-record" + std::to_string(i);
+    ensure(*setup, record, "0");
+    record_versions[i] = setup->get(record).stat.version;
+  }
+  const auto gate_version = setup->get("/bench/stm/hot-multi-gate").stat.version;
+  modes.emplace_back(
+      "multi_cas",
+      [&, gate_version](int i) {
+        const auto at = static_cast<std::size_t>(i);
+        auto& zk = *cas_sessions[at];
+        const auto record = "/bench/stm/hot-multi-record" + std::to_string(i);
+        for (;;) {
+          auto node = zk.get("/bench/stm/hot-multi");
+          const dstm::op ops[] = {
+              dstm::op::set("/bench/stm/hot-multi", std::to_string(std::stoll(node.data) + 1),
+                            node.stat.version),
+              dstm::op::check("/bench/stm/hot-multi-gate", gate_version),
+              dstm::op::set(record, "1", record_versions[at])};
+          std::error_code ec;
+          auto results = zk.multi(ops, ec);
+          if (!ec) {
+            record_versions[at] = results.back().stat.version;
+            return;
+          }
+          if (ec != dstm::coordinator_errc::bad_version) throw dstm::coordinator_error(ec, "cas");
+          ++*multi_retries;
+        }
+      },
+      [multi_retries] { return multi_retries->load(); }, nullptr);
   modes.emplace_back(
       "alter",
       [&](int i) {
