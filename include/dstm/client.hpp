@@ -137,13 +137,6 @@ class cached_value {
 /// The watch-invalidated cache (see the file comment).
 class value_cache {
  public:
-  /// The valid entry for `path`, or null.
-  std::shared_ptr<const cached_value> lookup(const std::string& path) const {
-    std::lock_guard lock(mutex_);
-    auto it = slots_.find(path);
-    return it == slots_.end() ? nullptr : it->second.value;
-  }
-
   /// Keeps `v` unless an invalidation of `path` came after the read that produced it.
   void store(const std::string& path, std::uint64_t incarnation,
              std::shared_ptr<const cached_value> v) {
@@ -175,23 +168,25 @@ class value_cache {
     rearmed_.notify_all();
   }
 
-  /// The valid entry for `path` once no read of it begun by `begin_rearm` is in flight, or
-  /// when `timeout` passed; null if there is none then (the caller reads it itself).
-  /// `waited` tells whether a read was in flight.
-  std::shared_ptr<const cached_value> await_rearm(const std::string& path,
-                                                  std::chrono::nanoseconds timeout, bool& waited) {
+  /// The valid entry for `path`; if there is none while a read of it begun by `begin_rearm` is
+  /// in flight, the entry that read brings (waiting at most `patience`). Null: the caller reads
+  /// it itself. `waited` tells whether a read was in flight. One lock when nothing is awaited.
+  std::shared_ptr<const cached_value> lookup(const std::string& path,
+                                             std::chrono::nanoseconds patience, bool& waited) {
     std::unique_lock lock(mutex_);
-    const std::uint64_t incarnation = incarnation_.load();
-    auto in_flight = [&] {
-      if (incarnation != incarnation_) return false;
-      auto it = slots_.find(path);
-      return it != slots_.end() && it->second.rearming > 0 && !it->second.value;
-    };
-    waited = in_flight();
-    if (waited) rearmed_.wait_for(lock, timeout, [&] { return !in_flight(); });
-    if (incarnation != incarnation_) return nullptr;
+    waited = false;
     auto it = slots_.find(path);
-    return it == slots_.end() ? nullptr : it->second.value;
+    if (it == slots_.end()) return nullptr;
+    if (it->second.value || it->second.rearming == 0) return it->second.value;
+    waited = true;
+    const std::uint64_t incarnation = incarnation_.load();
+    rearmed_.wait_for(lock, patience, [&] {
+      if (incarnation != incarnation_) return true;
+      it = slots_.find(path);  // reset() may have cleared the map
+      return it == slots_.end() || it->second.rearming == 0 || it->second.value != nullptr;
+    });
+    if (incarnation != incarnation_ || it == slots_.end()) return nullptr;
+    return it->second.value;
   }
 
   /// Runs on the coordinator's completion thread (an in-order watch): short, never blocks long.
@@ -411,19 +406,15 @@ class client : public std::enable_shared_from_this<client> {
       if (state == session_state::expired) mark_expired(&s);
       session();
     }
-    if (auto hit = cache_->lookup(path)) {
-      ++metrics_.cache_hits;
-      return hit;
-    }
     // A commit of this client may be reading the ref back right now (re-arming its watch):
-    // that read is already on its way, so wait for it rather than send another.
+    // that read is already on its way, so the lookup waits for it rather than send another.
     bool waited = false;
-    if (auto hit = cache_->await_rearm(path, rearm_patience, waited)) {
-      ++metrics_.rearm_waits;
+    auto hit = cache_->lookup(path, rearm_patience, waited);
+    if (waited) ++metrics_.rearm_waits;
+    if (hit) {
       ++metrics_.cache_hits;
       return hit;
     }
-    if (waited) ++metrics_.rearm_waits;
     ++metrics_.cache_misses;
     return fetch(path);
   }

@@ -204,22 +204,19 @@ class coordinator : public coordinator_interface<coordinator> {
                             const watch& w, const read_callback& on_read) {
     const auto until = deadline();
     auto call = send_multi(ops);
+    // One copy of the callback for all the reads (each completion holds a reference).
+    const auto deliver = std::make_shared<const read_callback>(on_read);
     for (std::size_t i = 0; i < paths.size(); ++i) {
       get_result unsent;
       if (call.ec || call.refused) {
         unsent.ec = call.ec ? call.ec : err(coordinator_errc::runtime_inconsistency);
-      } else if (!(unsent.ec = validate_path(paths[i]))) {
+      } else {
         auto st = std::make_shared<detail::pending<node>>();
-        st->then([on_read, i](int rc, node& n) {
-          on_read(i, get_result{rc == ZOK ? std::error_code() : detail::make_ec(rc), std::move(n)});
+        st->then([deliver, i](int rc, node& n) {
+          (*deliver)(i,
+                     get_result{rc == ZOK ? std::error_code() : detail::make_ec(rc), std::move(n)});
         });
-        void* ctx = arm(*st, watch(w));
-        unsent.ec = submit(st, [&](zhandle_t* zh, const void* d) {
-          return zoo_awget(zh, paths[i].c_str(), ctx ? &coordinator::on_watch_event : nullptr, ctx,
-                           &coordinator::on_data, d);
-        });
-        if (!unsent.ec) continue;
-        st->drop_watch();
+        if (!(unsent.ec = send_get(paths[i], w, st))) continue;
       }
       on_read(i, std::move(unsent));
     }
@@ -851,20 +848,23 @@ class coordinator : public coordinator_interface<coordinator> {
   void send_gets(std::span<const std::string> paths, const watch& w, std::vector<get_result>& out,
                  std::vector<std::shared_ptr<detail::pending<node>>>& sent) {
     for (std::size_t i = 0; i < paths.size(); ++i) {
-      if ((out[i].ec = validate_path(paths[i]))) continue;
       auto st = std::make_shared<detail::pending<node>>();
-      void* ctx = arm(*st, watch(w));
-      // Back to back without waiting: the C client pipelines them on the one connection.
-      out[i].ec = submit(st, [&](zhandle_t* zh, const void* d) {
-        return zoo_awget(zh, paths[i].c_str(), ctx ? &coordinator::on_watch_event : nullptr, ctx,
-                         &coordinator::on_data, d);
-      });
-      if (out[i].ec) {
-        st->drop_watch();
-      } else {
-        sent[i] = std::move(st);
-      }
+      if (!(out[i].ec = send_get(paths[i], w, st))) sent[i] = std::move(st);
     }
+  }
+
+  /// Sends one read of `path`, leaving watch `w`, into `st` without waiting: back to back, the
+  /// C client pipelines reads on the one connection. On failure the watch is dropped.
+  std::error_code send_get(const std::string& path, const watch& w,
+                           const std::shared_ptr<detail::pending<node>>& st) {
+    if (auto ec = validate_path(path)) return ec;
+    void* ctx = arm(*st, watch(w));
+    auto ec = submit(st, [&](zhandle_t* zh, const void* d) {
+      return zoo_awget(zh, path.c_str(), ctx ? &coordinator::on_watch_event : nullptr, ctx,
+                       &coordinator::on_data, d);
+    });
+    if (ec) st->drop_watch();
+    return ec;
   }
 
   void finish_gets(std::vector<get_result>& out,
