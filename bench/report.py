@@ -176,7 +176,9 @@ def main():
     # ---- contention -------------------------------------------------------------------------
     md.append("## Contention: T clients\n")
     md.append("alter, commute: T clients (own session each) on one ref. raw CAS: T sessions doing "
-              "get + versioned set on one node. disjoint: T threads sharing ONE client, each "
+              "get + versioned set on one node. multi CAS: the same loop with dstm's commit multi "
+              "(versioned set, gate check, outcome record's set) as its write. disjoint: T threads "
+              "sharing ONE client, each "
               "altering its own ref. raw pipelined: T threads sharing ONE session, each setting its "
               "own node. The modes run in turns (3 rounds of short windows). fairness = most / "
               "fewest operations of one thread.\n")
@@ -185,7 +187,7 @@ def main():
     for t in (1, 2, 4, 8):
         n = "contention/T:%d" % t
         g = lambda m, c: stm.get(n, "%s_%s" % (m, c))
-        for m in ("raw_cas", "alter", "commute", "raw_pipelined", "disjoint"):
+        for m in ("raw_cas", "multi_cas", "alter", "commute", "raw_pipelined", "disjoint"):
             rows.append([str(t), m, g(m, "ops_per_s"), g(m, "retries_per_op"),
                          g(m, "round_trips_per_op"), g(m, "fairness")])
         for m in ("alter", "commute"):

@@ -21,6 +21,7 @@
 #include <dstm/zookeeper.hpp>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,6 +100,21 @@ inline void parse_own_flags(int& argc, char** argv) {
 }
 
 /// What T threads did in one window.
+/// Latencies of one operation in microseconds: mean and median.
+struct samples {
+  std::vector<double> us;
+  double mean() const {
+    return us.empty() ? 0
+                      : std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size());
+  }
+  double p50() {
+    if (us.empty()) return 0;
+    auto mid = us.begin() + static_cast<std::ptrdiff_t>(us.size() / 2);
+    std::nth_element(us.begin(), mid, us.end());
+    return *mid;
+  }
+};
+
 struct window_result {
   std::vector<std::uint64_t> done;  ///< per thread: completed operations inside the window
   double seconds = 0;

@@ -49,9 +49,31 @@
 namespace {
 
 using dstm_bench::ensure;
+using dstm_bench::samples;
 using dstm_bench::session;
 using clock_type = std::chrono::steady_clock;
 using zk_coordinator = dstm::zookeeper::coordinator;
+
+/// One increment of the integer at `path` by a CAS loop: a get, then `write(value, version, ec)`
+/// (a write conditional on the version read); a refused version retries. Returns the retries.
+template <class Write>
+std::uint64_t cas_increment(zk_coordinator& zk, const std::string& path, Write&& write) {
+  for (std::uint64_t retries = 0;; ++retries) {
+    auto node = zk.get(path);
+    std::error_code ec;
+    write(std::to_string(std::stoll(node.data) + 1), node.stat.version, ec);
+    if (!ec) return retries;
+    if (ec != dstm::coordinator_errc::bad_version) throw dstm::coordinator_error(ec, "cas");
+  }
+}
+
+/// The raw CAS loop's increment: get, then a versioned set.
+std::uint64_t raw_cas(zk_coordinator& zk, const std::string& path) {
+  return cas_increment(zk, path,
+                       [&](const std::string& v, std::int32_t version, std::error_code& ec) {
+                         zk.set(path, v, version, ec);
+                       });
+}
 
 /// The clients' options: the library's defaults, unless DSTM_BENCH_BACKOFF_MIN_NS,
 /// DSTM_BENCH_BACKOFF_MAX_NS or DSTM_BENCH_ESCALATE_AFTER say otherwise (for tuning runs).
@@ -83,20 +105,6 @@ std::shared_ptr<dstm::client> stm_client() {
 // itself). multi/raw is what the extra ops cost, fired/multi what the server's watch
 // notifications cost (a floor for any cache that keeps the written refs watched), sent/fired
 // what the reads queued behind the multi delay its reply, stm/sent the engine.
-
-struct samples {
-  std::vector<double> us;
-  double mean() const {
-    return us.empty() ? 0
-                      : std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size());
-  }
-  double p50() {
-    if (us.empty()) return 0;
-    auto mid = us.begin() + static_cast<std::ptrdiff_t>(us.size() / 2);
-    std::nth_element(us.begin(), mid, us.end());
-    return *mid;
-  }
-};
 
 /// One arm of `paired`: `op` is timed, `after` (optional) runs untimed after it.
 struct paired_arm {
@@ -212,7 +220,7 @@ class protocol_by_hand {
   std::uint64_t sequence_ = 0;
 };
 
-/// The arms raw, multi, fired, proto, stm over `k` written nodes under `dir`.
+/// The arms raw, multi, fired, proto, sent, stm over `k` written nodes under `dir`.
 template <class Raw, class Stm>
 std::vector<paired_arm> arms_of(const std::string& dir, int k, Raw raw, Stm stm,
                                 std::vector<std::unique_ptr<protocol_by_hand>>& keep) {
@@ -276,15 +284,7 @@ void paired_atom(benchmark::State& state) {
   ensure(*zk, "/bench/stm", "");
   ensure(*zk, "/bench/stm/cas", "0");
   ensure(*zk, "/bench/stm/atomp", "");
-  auto raw = [&] {  // the raw CAS loop: get, then a versioned set (uncontended: no retry)
-    for (;;) {
-      auto n = zk->get("/bench/stm/cas");
-      std::error_code ec;
-      zk->set("/bench/stm/cas", std::to_string(std::stoll(n.data) + 1), n.stat.version, ec);
-      if (!ec) return;
-      if (ec != dstm::coordinator_errc::bad_version) throw dstm::coordinator_error(ec, "cas");
-    }
-  };
+  auto raw = [&] { raw_cas(*zk, "/bench/stm/cas"); };  // uncontended: no retry
   auto c = stm_client();
   dstm::atom<std::int64_t> a{c, "/bench/stm/atom", 0};
   auto stm = [&] { a.update([](std::int64_t v) { return v + 1; }); };
@@ -361,16 +361,7 @@ void contention(benchmark::State& state, int threads) {
   modes.emplace_back(
       "raw_cas",
       [&](int i) {
-        auto& zk = *cas_sessions[static_cast<std::size_t>(i)];
-        for (;;) {
-          auto node = zk.get("/bench/stm/hot-raw");
-          std::error_code ec;
-          zk.set("/bench/stm/hot-raw", std::to_string(std::stoll(node.data) + 1), node.stat.version,
-                 ec);
-          if (!ec) return;
-          if (ec != dstm::coordinator_errc::bad_version) throw dstm::coordinator_error(ec, "cas");
-          ++*cas_retries;
-        }
+        *cas_retries += raw_cas(*cas_sessions[static_cast<std::size_t>(i)], "/bench/stm/hot-raw");
       },
       [cas_retries] { return cas_retries->load(); }, nullptr);
   // multi_cas: the raw CAS loop whose set is dstm's commit multi (the versioned set, the gate's
@@ -392,22 +383,15 @@ void contention(benchmark::State& state, int threads) {
         const auto at = static_cast<std::size_t>(i);
         auto& zk = *cas_sessions[at];
         const auto record = "/bench/stm/hot-multi-record" + std::to_string(i);
-        for (;;) {
-          auto node = zk.get("/bench/stm/hot-multi");
-          const dstm::op ops[] = {
-              dstm::op::set("/bench/stm/hot-multi", std::to_string(std::stoll(node.data) + 1),
-                            node.stat.version),
-              dstm::op::check("/bench/stm/hot-multi-gate", gate_version),
-              dstm::op::set(record, "1", record_versions[at])};
-          std::error_code ec;
-          auto results = zk.multi(ops, ec);
-          if (!ec) {
-            record_versions[at] = results.back().stat.version;
-            return;
-          }
-          if (ec != dstm::coordinator_errc::bad_version) throw dstm::coordinator_error(ec, "cas");
-          ++*multi_retries;
-        }
+        *multi_retries += cas_increment(
+            zk, "/bench/stm/hot-multi",
+            [&](const std::string& v, std::int32_t version, std::error_code& ec) {
+              const dstm::op ops[] = {dstm::op::set("/bench/stm/hot-multi", v, version),
+                                      dstm::op::check("/bench/stm/hot-multi-gate", gate_version),
+                                      dstm::op::set(record, "1", record_versions[at])};
+              auto results = zk.multi(ops, ec);
+              if (!ec) record_versions[at] = results.back().stat.version;
+            });
       },
       [multi_retries] { return multi_retries->load(); }, nullptr);
   modes.emplace_back(
@@ -621,22 +605,12 @@ void peers_counter(benchmark::State& state, int threads) {
   }
   ensure(*sessions.front(), "/bench/stm/counter-raw", "0");
   std::vector<arm> arms;
-  arms.push_back({"raw_cas",
-                  [&](int i) {
-                    auto& zk = *sessions[static_cast<std::size_t>(i)];
-                    for (;;) {
-                      auto node = zk.get("/bench/stm/counter-raw");
-                      std::error_code ec;
-                      zk.set("/bench/stm/counter-raw", std::to_string(std::stoll(node.data) + 1),
-                             node.stat.version, ec);
-                      if (!ec) return;
-                      if (ec != dstm::coordinator_errc::bad_version)
-                        throw dstm::coordinator_error(ec, "cas");
-                    }
-                  },
-                  "",
-                  threads,
-                  {}});
+  arms.push_back(
+      {"raw_cas",
+       [&](int i) { raw_cas(*sessions[static_cast<std::size_t>(i)], "/bench/stm/counter-raw"); },
+       "",
+       threads,
+       {}});
   arms.push_back({"dstm",
                   [&](int i) {
                     atoms[static_cast<std::size_t>(i)]->update(

@@ -142,7 +142,7 @@ void RearmingReads(benchmark::State& state) {
     }
     cv.notify_all();
   };
-  std::vector<double> multi_us, done_us;
+  dstm_bench::samples multi_us, done_us;
   std::vector<dstm::op> ops;
   std::vector<dstm::op_result> results;
   using clock = std::chrono::steady_clock;
@@ -155,7 +155,7 @@ void RearmingReads(benchmark::State& state) {
     const auto t0 = clock::now();
     if (after_reply) {
       results = zk->multi(ops, ec);
-      multi_us.push_back(us(clock::now() - t0));
+      multi_us.us.push_back(us(clock::now() - t0));
       zk->get_many(paths, w);
     } else {
       {
@@ -163,25 +163,19 @@ void RearmingReads(benchmark::State& state) {
         landed = 0;
       }
       zk->multi_then_get_async(ops, results, ec, paths, w, on_read);
-      multi_us.push_back(us(clock::now() - t0));
+      multi_us.us.push_back(us(clock::now() - t0));
       std::unique_lock lock(m);
       cv.wait(lock, [&] { return landed == paths.size(); });
     }
-    done_us.push_back(us(clock::now() - t0));
+    done_us.us.push_back(us(clock::now() - t0));
     if (ec) {
       state.SkipWithError("multi failed");
       break;
     }
     for (int i = 0; i < k; ++i) versions[i] = results[i].stat.version;
   }
-  auto median = [](std::vector<double>& v) {
-    if (v.empty()) return 0.0;
-    auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-    std::nth_element(v.begin(), mid, v.end());
-    return *mid;
-  };
-  state.counters["multi_p50_us"] = median(multi_us);
-  state.counters["done_p50_us"] = median(done_us);
+  state.counters["multi_p50_us"] = multi_us.p50();
+  state.counters["done_p50_us"] = done_us.p50();
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(RearmingReads)
