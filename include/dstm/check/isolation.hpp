@@ -275,7 +275,12 @@ class isolation_analysis {
   bool node(std::uint32_t txn) const noexcept { return h_.txns()[txn].status != txn_status::fail; }
 
   void add_edge(std::uint32_t from, std::uint32_t to, std::uint8_t kind) {
-    if (from != to && node(from) && node(to)) edges_.push_back({from, to, kind});
+    add_edge(edges_, from, to, kind);
+  }
+  /// To `edges` (the read pass's second thread collects its own).
+  void add_edge(std::vector<raw_edge>& edges, std::uint32_t from, std::uint32_t to,
+                std::uint8_t kind) const {
+    if (from != to && node(from) && node(to)) edges.push_back({from, to, kind});
   }
 
   std::string t(std::uint32_t txn) const { return "T" + std::to_string(txn); }
@@ -543,9 +548,6 @@ class isolation_analysis {
   template <bool Speculative>
   bool read_pass(std::uint32_t from, std::uint32_t to, std::vector<raw_edge>& edges,
                  std::vector<rmw>& rmws, std::vector<bool>& duplicate_reported) {
-    auto add = [&](std::uint32_t a, std::uint32_t b, std::uint8_t kind) {
-      if (a != b && node(a) && node(b)) edges.push_back({a, b, kind});
-    };
     std::vector<std::int64_t> own;
     const auto txns = h_.txns();
     for (std::uint32_t tx = from; tx < to; ++tx) {
@@ -630,13 +632,13 @@ class isolation_analysis {
         const std::size_t main_size = main_list(k).size();
         if (len > 0) {
           const std::uint32_t w = main_writer(k, len - 1);
-          if (w != none) add(w, tx, edge_wr);
+          if (w != none) add_edge(edges, w, tx, edge_wr);
         }
         const std::size_t next = next_node_pos(k, len);
         if (next < main_size) {
-          add(tx, main_writer(k, next), edge_rw);
+          add_edge(edges, tx, main_writer(k, next), edge_rw);
         } else {
-          for (std::uint32_t u : unobserved(k)) add(tx, u, edge_rw);
+          for (std::uint32_t u : unobserved(k)) add_edge(edges, tx, u, edge_rw);
         }
       }
     }

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -1364,7 +1365,9 @@ class parallel_txn_reader {
   std::string carry_;  // the start of a line whose end is not read yet
   std::uint64_t next_index_ = 0;
   bool input_done_ = false;
-  std::uint64_t block_count_ = 0;  // once input_done_
+  // Once input_done_. Atomic: written under input_mutex_ (by whichever thread found the end),
+  // read under mutex_ by the history's thread.
+  std::atomic<std::uint64_t> block_count_{0};
 
   // The blocks, under mutex_.
   std::mutex mutex_;
